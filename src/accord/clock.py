@@ -1,0 +1,57 @@
+"""The one place time comes from, so tests can freeze it or set it.
+
+Times are timezone-aware UTC datetimes inside the program and fixed-width ISO 8601
+strings (``2026-11-24T08:33:36.000000Z``) in JSON, so stored times compare as strings.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+ISO_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+
+
+class SystemClock:
+    """The wall clock, in UTC."""
+
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+class ManualClock:
+    """A clock that moves only when told to; every reading can also step it forward."""
+
+    def __init__(self, start: datetime | None = None, step: timedelta = timedelta(0)) -> None:
+        self._now = start or datetime(2026, 1, 1, tzinfo=UTC)
+        self._step = step
+
+    def now(self) -> datetime:
+        current = self._now
+        self._now = current + self._step
+        return current
+
+    def advance(self, delta: timedelta) -> None:
+        self._now += delta
+
+    def set(self, moment: datetime) -> None:
+        self._now = moment
+
+
+def to_iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime(ISO_FORMAT)
+
+
+def from_iso(text: str) -> datetime:
+    return datetime.strptime(text, ISO_FORMAT).replace(tzinfo=UTC)
+
+
+def as_utc(moment: datetime) -> datetime:
+    """Naive datetimes (as SQL databases return them) are taken to be UTC."""
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)

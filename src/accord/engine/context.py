@@ -1,0 +1,66 @@
+"""Everything one sync run of one system needs, and the one way it opens transactions."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from sqlalchemy import Connection
+
+from accord.clock import Clock, to_iso
+from accord.connectors.base import Connector
+from accord.engine.plan import Plan
+from accord.mapping.profile import Profile
+from accord.store import HubStore
+
+ProgressCallback = Callable[[str, str, int], None]  # (entity, phase, records done)
+
+
+@dataclass
+class SyncContext:
+    store: HubStore
+    connector: Connector
+    profile: Profile
+    system: str
+    clock: Clock
+    dry_run: bool = False
+    batch_size: int = 500
+    run_id: int | None = None
+    # Hub records the user asked to send to the system (create policy "on_request").
+    requested: set[int] = field(default_factory=set)
+    progress: ProgressCallback | None = None
+    plan: Plan = field(init=False)
+    _dry_conn: Connection | None = None
+    # Crash injection for tests: called with a step name between the steps of a run.
+    checkpoint: Callable[[str], None] | None = None
+
+    def __post_init__(self) -> None:
+        self.plan = Plan(self.system, self.dry_run)
+
+    def now(self) -> str:
+        return to_iso(self.clock.now())
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """A unit of work. In a dry run all units share one transaction rolled back at the end."""
+        if self._dry_conn is not None:
+            savepoint = self._dry_conn.begin_nested()
+            try:
+                yield self._dry_conn
+            except BaseException:
+                savepoint.rollback()
+                raise
+            else:
+                savepoint.commit()
+            return
+        with self.store.transaction() as conn:
+            yield conn
+
+    def step(self, name: str) -> None:
+        if self.checkpoint is not None:
+            self.checkpoint(name)
+
+    def report(self, entity: str, phase: str, done: int) -> None:
+        if self.progress is not None:
+            self.progress(entity, phase, done)

@@ -1,0 +1,487 @@
+"""Pull: read a system's changes since its cursor and merge them into the hub.
+
+Per batch, in one transaction: map to canonical, link (existing link, or match before
+create), reconcile each linked record against its base, write hub records, journal,
+bases, conflicts and errors, then move the cursor. A crash loses at most the batch in
+flight, which the next run reads again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection
+
+from accord.connectors.base import ExternalRecord
+from accord.engine.context import SyncContext
+from accord.engine.plan import PlannedChange
+from accord.engine.reconcile import reconcile
+from accord.engine.refs import collect, hub_ids_for
+from accord.errors import TransientError, ValidationError
+from accord.mapping.profile import EntityMap
+from accord.model.entities import entity_spec
+from accord.model.matching import match_key
+from accord.store import bookkeeping, links, records
+from accord.store.records import StaleRecordError
+from accord.store.types import ConflictEntry, ErrorEntry, HubRecord, Link, RecordWrite
+
+STALE_RETRIES = 3
+
+
+@dataclass
+class _Incoming:
+    record: ExternalRecord
+    values: dict[str, Any]
+    problems: list[ValidationError]
+
+
+class Pull:
+    def __init__(self, ctx: SyncContext, emap: EntityMap) -> None:
+        self.ctx = ctx
+        self.emap = emap
+        self.entity = emap.entity
+
+    # -- driving -----------------------------------------------------------------------
+    def run(self) -> None:
+        ctx = self.ctx
+        with ctx.transaction() as conn:
+            cursor, _ = bookkeeping.get_cursor(conn, ctx.system, self.entity)
+            retry_keys = [
+                row.external_id
+                for row in bookkeeping.open_errors(conn, ctx.system, self.entity, "pull")
+                if row.external_id
+            ]
+        if retry_keys:
+            retried = ctx.connector.read_by_keys(self.emap.source, sorted(set(retry_keys)))
+            self._process_batch(retried, None)
+        done = 0
+        for batch in ctx.connector.read_changes(self.emap.source, cursor, ctx.batch_size):
+            self._process_batch(batch.records, batch.cursor)
+            done += len(batch.records)
+            ctx.report(self.entity, "pull", done)
+        # Even with the "ignore" policy the link is retired, so nothing is pushed to a
+        # record that no longer exists.
+        self._detect_deletions()
+
+    def _process_batch(self, batch: Sequence[ExternalRecord], cursor: str | None) -> None:
+        for attempt in range(STALE_RETRIES):
+            try:
+                with self.ctx.transaction() as conn:
+                    self._process(conn, batch)
+                    self.ctx.step("pull.batch.before_cursor")
+                    if cursor is not None:
+                        bookkeeping.set_cursor(
+                            conn, self.ctx.system, self.entity, pull_cursor=cursor
+                        )
+                return
+            except StaleRecordError:
+                if attempt == STALE_RETRIES - 1:
+                    raise TransientError(
+                        "hub records kept changing while the sync wrote them; try again",
+                        system=self.ctx.system,
+                        entity=self.entity,
+                    ) from None
+
+    def _detect_deletions(self) -> None:
+        ctx = self.ctx
+        if not ctx.connector.capabilities(self.emap.source).list_keys:
+            return
+        present = set(ctx.connector.list_keys(self.emap.source))
+        with ctx.transaction() as conn:
+            gone = [
+                key
+                for key, _ in links.external_ids(conn, ctx.system, self.entity)
+                if key not in present
+            ]
+        for start in range(0, len(gone), ctx.batch_size):
+            chunk = gone[start : start + ctx.batch_size]
+            self._process_batch([ExternalRecord(key, {}, deleted=True) for key in chunk], None)
+
+    # -- one batch ---------------------------------------------------------------------
+    def _process(self, conn: Connection, batch: Sequence[ExternalRecord]) -> None:
+        ctx = self.ctx
+        known = links.by_external(conn, ctx.system, self.entity, [r.key for r in batch])
+        incoming = self._map(conn, batch)
+        candidates = self._match_candidates(
+            conn,
+            [
+                i
+                for i in incoming
+                if i.record.key not in known or known[i.record.key].state != "active"
+            ],
+        )
+        hub_ids = {link.hub_id for link in known.values()} | {
+            i for ids in candidates.values() for i in ids
+        }
+        hub = records.get_many(conn, hub_ids)
+        linked_here = links.by_hub(
+            conn, ctx.system, self.entity, [i for ids in candidates.values() for i in ids]
+        )
+        writes: list[RecordWrite] = []
+        changed_links: list[Link] = []
+        conflicts: list[ConflictEntry] = []
+        errors: list[ErrorEntry] = []
+        claimed: set[int] = set()
+        done_keys: list[str] = []
+        keep_errors: set[tuple[Any, Any]] = set()
+        for item in incoming:
+            rec = item.record
+            for problem in item.problems:
+                errors.append(self._error(rec.key, problem.field, str(problem.message)))
+                keep_errors.add((rec.key, problem.field))
+            done_keys.append(rec.key)
+            link = known.get(rec.key)
+            if rec.deleted:
+                if link is not None and link.state == "active":
+                    self._system_deleted(
+                        link, hub.get(link.hub_id), writes, changed_links, conflicts
+                    )
+                continue
+            if link is not None and link.state == "active":
+                if (
+                    rec.version is not None
+                    and rec.version == link.base_version
+                    and not item.problems
+                ):
+                    continue  # our own write, or nothing new: the fast path
+                self._merge(item, link, hub[link.hub_id], writes, changed_links, conflicts, False)
+                continue
+            target = self._pick_candidate(item, candidates, linked_here, claimed)
+            if target is not None:
+                claimed.add(target)
+                pending = linked_here.get(target)
+                new_link = pending or Link(None, ctx.system, self.entity, rec.key, target)
+                new_link.external_id, new_link.state, new_link.marker = rec.key, "active", None
+                first = pending is None or not pending.base
+                self.ctx.plan.add(
+                    PlannedChange("hub", self.entity, "link", self._label(hub[target].data))
+                )
+                self._merge(item, new_link, hub[target], writes, changed_links, conflicts, first)
+                continue
+            if link is not None and link.state == "tombstone":
+                self._merge(item, link, hub[link.hub_id], writes, changed_links, conflicts, False)
+                link.state = "active"
+                continue
+            if self.emap.create_in_hub == "auto":
+                self._create(conn, item, writes, changed_links)
+        self._write(conn, writes, changed_links, conflicts, errors)
+        bookkeeping.resolve_errors(
+            conn,
+            ctx.system,
+            self.entity,
+            "pull",
+            external_ids=done_keys,
+            at=ctx.now(),
+            keep=keep_errors,
+        )
+
+    def _map(self, conn: Connection, batch: Sequence[ExternalRecord]) -> list[_Incoming]:
+        mapped = []
+        for rec in batch:
+            if rec.deleted:
+                mapped.append(_Incoming(rec, {}, []))
+                continue
+            values, problems = self.emap.inbound(rec.values)
+            mapped.append(_Incoming(rec, values, problems))
+        for field, ref_entity in self.emap.ref_fields.items():
+            keys = collect((m.values for m in mapped), field)
+            resolved = hub_ids_for(conn, self.ctx.system, ref_entity, keys)
+            for m in mapped:
+                key = m.values.get(field)
+                if key is None:
+                    continue
+                if key in resolved:
+                    m.values[field] = resolved[key]
+                else:
+                    del m.values[field]  # never blank a reference we cannot resolve
+                    m.problems.append(
+                        ValidationError(f"{ref_entity} {key} is not linked to the hub", field=field)
+                    )
+        return mapped
+
+    def _match_candidates(
+        self, conn: Connection, unlinked: list[_Incoming]
+    ) -> dict[str, list[int]]:
+        if not self.emap.match or not unlinked:
+            return {}
+        keys = [k for k in (match_key(self.entity, i.values) for i in unlinked) if k]
+        return records.find_by_match_keys(conn, self.entity, keys)
+
+    def _pick_candidate(
+        self,
+        item: _Incoming,
+        candidates: dict[str, list[int]],
+        linked_here: dict[int, Link],
+        claimed: set[int],
+    ) -> int | None:
+        key = match_key(self.entity, item.values)
+        for hub_id in candidates.get(key or "", []):
+            existing = linked_here.get(hub_id)
+            if hub_id in claimed or (existing is not None and existing.state != "pending"):
+                continue
+            return hub_id
+        return None
+
+    # -- decisions -----------------------------------------------------------------------
+    def _merge(
+        self,
+        item: _Incoming,
+        link: Link,
+        current: HubRecord,
+        writes: list[RecordWrite],
+        changed_links: list[Link],
+        conflicts: list[ConflictEntry],
+        first_link: bool,
+    ) -> None:
+        ctx, rec = self.ctx, item.record
+        system_time = rec.modified_at
+        decision = reconcile(
+            base=link.base,
+            hub=current.data,
+            system=item.values,
+            policy=self.emap.conflict,
+            system_name=ctx.system,
+            hub_times={f: current.field_time(f) for f in item.values},
+            hub_record_time=current.changed_at,
+            system_time=system_time,
+            held=set(link.held),
+            first_link=first_link,
+        )
+        for c in decision.conflicts:
+            conflicts.append(
+                ConflictEntry(
+                    ctx.system,
+                    self.entity,
+                    current.id,
+                    rec.key,
+                    c.field,
+                    c.base,
+                    c.hub,
+                    c.system,
+                    c.hub_time,
+                    c.system_time,
+                    "link" if first_link else self.emap.conflict.rule,
+                    c.winner,
+                    c.reason,
+                )
+            )
+            self.ctx.plan.add(
+                PlannedChange(
+                    "hub",
+                    self.entity,
+                    "conflict",
+                    self._label(current.data),
+                    ((c.field, c.hub, c.system),),
+                    c.reason,
+                )
+            )
+        system_edited = any(item.values.get(f) != link.base.get(f) for f in item.values)
+        link.base = {**link.base, **decision.base}
+        link.base_version = rec.version
+        link.held = sorted((set(link.held) | decision.hold) - decision.release)
+        changed_links.append(link)
+        if current.deleted:
+            if system_edited:
+                # An edit on one side against a delete on the other: the edit is kept.
+                writes.append(self._update(current, decision.take, system_time, restore=True))
+                conflicts.append(
+                    ConflictEntry(
+                        ctx.system,
+                        self.entity,
+                        current.id,
+                        rec.key,
+                        "deleted",
+                        True,
+                        True,
+                        False,
+                        current.changed_at,
+                        system_time,
+                        "delete",
+                        "system",
+                        f"edited in {ctx.system} after it was deleted in the hub: the edit is kept",
+                    )
+                )
+        elif decision.take:
+            writes.append(self._update(current, decision.take, system_time))
+
+    def _update(
+        self, current: HubRecord, take: dict[str, Any], origin: str | None, *, restore: bool = False
+    ) -> RecordWrite:
+        ctx = self.ctx
+        origin_time = origin or ctx.now()
+        data = {**current.data, **take}
+        provenance = dict(current.provenance)
+        for name in take:
+            provenance[name] = [ctx.system, ctx.run_id, origin_time]
+        changes = {name: [current.data.get(name), value] for name, value in take.items()}
+        if restore:
+            action = "restore"
+        elif take.get("active") is False and current.data.get("active") is not False:
+            action = "deactivate"
+        else:
+            action = "update"
+        if restore:
+            changes["deleted"] = [True, False]
+        self.ctx.plan.add(
+            PlannedChange(
+                "hub",
+                self.entity,
+                action,
+                self._label(data),
+                tuple((n, o, v) for n, (o, v) in changes.items()),
+                "edited in the system after it was deleted in the hub: the edit is kept"
+                if restore
+                else "",
+            )
+        )
+        return RecordWrite(
+            current.id,
+            self.entity,
+            "restore" if restore else "update",
+            changes,
+            ctx.system,
+            max(origin_time, current.changed_at),
+            data,
+            provenance,
+            deleted=False,
+            expected_seq=current.seq,
+        )
+
+    def _create(
+        self,
+        conn: Connection,
+        item: _Incoming,
+        writes: list[RecordWrite],
+        changed_links: list[Link],
+    ) -> None:
+        ctx, rec = self.ctx, item.record
+        (hub_id,) = records.new_ids(conn, 1)
+        origin = rec.modified_at or ctx.now()
+        data = {**self.emap.hub_defaults, **{k: v for k, v in item.values.items()}}
+        provenance = {name: [ctx.system, ctx.run_id, origin] for name in item.values}
+        changes = {name: [None, value] for name, value in data.items() if value is not None}
+        writes.append(
+            RecordWrite(
+                hub_id, self.entity, "create", changes, ctx.system, origin, data, provenance
+            )
+        )
+        changed_links.append(
+            Link(
+                None,
+                ctx.system,
+                self.entity,
+                rec.key,
+                hub_id,
+                "active",
+                dict(item.values),
+                rec.version,
+            )
+        )
+        self.ctx.plan.add(
+            PlannedChange(
+                "hub",
+                self.entity,
+                "create",
+                self._label(data),
+                tuple((n, None, v) for n, (_, v) in changes.items()),
+            )
+        )
+
+    def _system_deleted(
+        self,
+        link: Link,
+        current: HubRecord | None,
+        writes: list[RecordWrite],
+        changed_links: list[Link],
+        conflicts: list[ConflictEntry],
+    ) -> None:
+        ctx = self.ctx
+        link.state = "tombstone"
+        changed_links.append(link)
+        policy = self.emap.on_system_delete
+        if current is None or current.deleted or policy == "ignore":
+            return
+        edited = [f for f in link.base if current.data.get(f) != link.base.get(f)]
+        if edited:
+            for name in edited:
+                conflicts.append(
+                    ConflictEntry(
+                        ctx.system,
+                        self.entity,
+                        current.id,
+                        link.external_id,
+                        name,
+                        link.base.get(name),
+                        current.data.get(name),
+                        None,
+                        current.field_time(name),
+                        None,
+                        "delete",
+                        "hub",
+                        f"deleted in {ctx.system} but edited in the hub: the edit is kept",
+                    )
+                )
+            self.ctx.plan.add(
+                PlannedChange(
+                    "hub",
+                    self.entity,
+                    "conflict",
+                    self._label(current.data),
+                    reason=f"deleted in {ctx.system}, edited in hub: kept",
+                )
+            )
+            return
+        if policy == "deactivate":
+            if current.data.get("active") is False:
+                return
+            writes.append(self._update(current, {"active": False}, None))
+        else:
+            writes.append(
+                RecordWrite(
+                    current.id,
+                    self.entity,
+                    "delete",
+                    {"deleted": [False, True]},
+                    ctx.system,
+                    ctx.now(),
+                    current.data,
+                    current.provenance,
+                    deleted=True,
+                    expected_seq=current.seq,
+                )
+            )
+            self.ctx.plan.add(
+                PlannedChange("hub", self.entity, "delete", self._label(current.data))
+            )
+
+    # -- writing -------------------------------------------------------------------------
+    def _write(
+        self,
+        conn: Connection,
+        writes: list[RecordWrite],
+        changed_links: list[Link],
+        conflicts: list[ConflictEntry],
+        errors: list[ErrorEntry],
+    ) -> None:
+        ctx, at = self.ctx, self.ctx.now()
+        records.apply_writes(conn, writes, ctx.run_id, at)
+        ctx.step("pull.after_records")
+        links.save(conn, changed_links, at)
+        bookkeeping.add_conflicts(conn, conflicts, ctx.run_id, at)
+        bookkeeping.add_errors(conn, errors, ctx.run_id, at)
+        for entry in errors:
+            ctx.plan.add(
+                PlannedChange(
+                    "hub", self.entity, "error", entry.external_id or "", reason=entry.message
+                )
+            )
+
+    def _error(self, key: str, field: str | None, message: str) -> ErrorEntry:
+        return ErrorEntry(
+            self.ctx.system, self.entity, "pull", message, external_id=key, field=field
+        )
+
+    def _label(self, data: dict[str, Any]) -> str:
+        return entity_spec(self.entity).label(data)

@@ -1,0 +1,331 @@
+"""Push: send hub changes made since the system's journal position to the system.
+
+Only mapped outbound fields that differ from the base are sent; creates and
+deactivations follow the profile's policies. The base moves only after the system
+confirmed the write, and takes the version it returned, so the next pull does not see
+our own write as a user's change (no echo). A create first commits a pending link with
+an idempotency marker, so a crash between the write and its bookkeeping never duplicates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection
+
+from accord.connectors.base import Operation, OperationResult
+from accord.engine.context import SyncContext
+from accord.engine.plan import PlannedChange
+from accord.engine.refs import external_keys_for
+from accord.ids import new_marker
+from accord.mapping.profile import EntityMap
+from accord.model.entities import entity_spec
+from accord.store import bookkeeping, links, records
+from accord.store.types import ErrorEntry, HubRecord, Link
+
+
+@dataclass
+class _Outgoing:
+    record: HubRecord
+    link: Link
+    operation: Operation
+    canonical: dict[str, Any]  # the canonical values being sent
+    problems: list[tuple[str, str]] = field(default_factory=list)  # (field, reason)
+
+
+class Push:
+    def __init__(self, ctx: SyncContext, emap: EntityMap) -> None:
+        self.ctx = ctx
+        self.emap = emap
+        self.entity = emap.entity
+        self.caps = ctx.connector.capabilities(emap.source)
+
+    def run(self) -> None:
+        ctx = self.ctx
+        with ctx.transaction() as conn:
+            _, position = bookkeeping.get_cursor(conn, ctx.system, self.entity)
+            retry_ids = {
+                row.record_id
+                for row in bookkeeping.open_errors(conn, ctx.system, self.entity, "push")
+                if row.record_id is not None
+            }
+            retry_ids |= {link.hub_id for link in links.pending(conn, ctx.system, self.entity)}
+            retry_ids |= set(ctx.requested)
+            retry = list(records.get_many(conn, retry_ids).values())
+            retry = [r for r in retry if r.entity == self.entity]
+        if retry:
+            self._push_batch(retry, None)
+        done = 0
+        while True:
+            with ctx.transaction() as conn:
+                batch = records.changed_since(conn, self.entity, position, ctx.batch_size)
+            if not batch:
+                break
+            position = batch[-1].seq
+            self._push_batch([r for r in batch if r.id not in retry_ids], position)
+            done += len(batch)
+            ctx.report(self.entity, "push", done)
+
+    def _push_batch(self, batch: Sequence[HubRecord], position: int | None) -> None:
+        ctx = self.ctx
+        with ctx.transaction() as conn:
+            outgoing = self._plan(conn, batch)
+            # Pending links (with their markers) are committed before the system is written.
+            for item in outgoing:
+                if item.operation.kind == "create" and item.link.id is None:
+                    links.insert_returning_id(conn, item.link, ctx.now())
+        ctx.step("push.before_apply")
+        results = self._apply(outgoing)
+        ctx.step("push.after_apply")
+        with ctx.transaction() as conn:
+            self._record(conn, outgoing, results)
+            ctx.step("push.before_position")
+            if position is not None:
+                bookkeeping.set_cursor(conn, ctx.system, self.entity, push_seq=position)
+
+    # -- deciding what to send ------------------------------------------------------------
+    def _plan(self, conn: Connection, batch: Sequence[HubRecord]) -> list[_Outgoing]:
+        ctx = self.ctx
+        known = links.by_hub(conn, ctx.system, self.entity, [r.id for r in batch])
+        refs = self._ref_keys(conn, batch)
+        outgoing: list[_Outgoing] = []
+        for record in batch:
+            link = known.get(record.id)
+            if link is None or link.state == "pending":
+                item = self._create(record, link, refs)
+            elif link.state == "tombstone":
+                continue
+            elif record.deleted:
+                item = self._delete(record, link)
+            else:
+                item = self._update(record, link, refs)
+            if item is not None:
+                outgoing.append(item)
+        return outgoing
+
+    def _ref_keys(self, conn: Connection, batch: Sequence[HubRecord]) -> dict[str, dict[int, str]]:
+        found: dict[str, dict[int, str]] = {}
+        for name, ref_entity in self.emap.ref_fields.items():
+            ids = {r.data[name] for r in batch if r.data.get(name) is not None}
+            found[name] = external_keys_for(conn, self.ctx.system, ref_entity, ids)
+        return found
+
+    def _to_system(
+        self, canonical: dict[str, Any], refs: dict[str, dict[int, str]], creating: bool
+    ) -> tuple[dict[str, Any], dict[str, Any], list[tuple[str, str]]]:
+        """Canonical -> native, leaving out (and reporting) what cannot be sent."""
+        problems: list[tuple[str, str]] = []
+        sendable = dict(canonical)
+        for name, ref_entity in self.emap.ref_fields.items():
+            if name not in sendable or sendable[name] is None:
+                continue
+            key = refs.get(name, {}).get(sendable[name])
+            if key is None:
+                problems.append(
+                    (name, f"the referenced {ref_entity} is not linked to {self.ctx.system}")
+                )
+                del sendable[name]
+            else:
+                sendable[name] = key
+        native, invalid = self.emap.outbound(sendable, creating=creating)
+        for problem in invalid:
+            problems.append((problem.field or "", str(problem.message)))
+            sendable.pop(problem.field or "", None)
+        sent = {name: canonical[name] for name in sendable if self._maps_out(name, creating)}
+        return native, sent, problems
+
+    def _maps_out(self, name: str, creating: bool) -> bool:
+        item = self.emap.field(name)
+        return item is not None and item.outbound and (creating or not item.only_on_create)
+
+    def _create(
+        self, record: HubRecord, link: Link | None, refs: dict[str, dict[int, str]]
+    ) -> _Outgoing | None:
+        policy = self.emap.create_in_system
+        if record.deleted or policy == "never" or not self.caps.create:
+            return None
+        if policy == "on_request" and record.id not in self.ctx.requested and link is None:
+            return None
+        if record.data.get("active") is False and link is None:
+            return None  # an inactive record is not worth creating somewhere new
+        values = {k: v for k, v in record.data.items() if v is not None}
+        native, sent, problems = self._to_system(values, refs, creating=True)
+        blocking = [p for p in problems if p[0] in self.emap.required_for_create]
+        if blocking:
+            self._errors_now(record, blocking)
+            return None
+        link = link or Link(
+            None, self.ctx.system, self.entity, None, record.id, "pending", marker=new_marker()
+        )
+        operation = Operation("create", None, native, marker=link.marker)
+        return _Outgoing(record, link, operation, sent, problems)
+
+    def _update(
+        self, record: HubRecord, link: Link, refs: dict[str, dict[int, str]]
+    ) -> _Outgoing | None:
+        changed = {
+            name: record.data.get(name)
+            for name in self._outbound_names()
+            if name not in link.held
+            and record.data.get(name) != link.base.get(name)
+            and (name in link.base or record.data.get(name) is not None)
+        }
+        if not changed:
+            return None
+        native, sent, problems = self._to_system(changed, refs, creating=False)
+        expected = link.base_version if self.caps.conditional_update else None
+        operation = Operation("update", link.external_id, native, expected_version=expected)
+        return _Outgoing(record, link, operation, sent, problems)
+
+    def _delete(self, record: HubRecord, link: Link) -> _Outgoing | None:
+        policy = self.emap.on_hub_delete
+        if policy == "ignore":
+            return None
+        if policy == "delete" and self.caps.delete:
+            return _Outgoing(record, link, Operation("delete", link.external_id), {})
+        if not self.emap.has_active_flag() or link.base.get("active") is False:
+            return None
+        native, _ = self.emap.outbound({"active": False})
+        expected = link.base_version if self.caps.conditional_update else None
+        operation = Operation("deactivate", link.external_id, native, expected_version=expected)
+        return _Outgoing(record, link, operation, {"active": False})
+
+    def _outbound_names(self) -> list[str]:
+        return [f.canonical for f in self.emap.outbound_fields if not f.only_on_create]
+
+    # -- sending and recording ------------------------------------------------------------
+    def _apply(self, outgoing: list[_Outgoing]) -> list[OperationResult]:
+        sendable = [
+            o for o in outgoing if o.operation.values or o.operation.kind in ("create", "delete")
+        ]
+        if self.ctx.dry_run:
+            return [
+                OperationResult(True, o.operation.key or f"(new {self.entity})") for o in outgoing
+            ]
+        results = (
+            dict(
+                zip(
+                    map(id, sendable),
+                    self.ctx.connector.apply(self.emap.source, [o.operation for o in sendable]),
+                    strict=True,
+                )
+            )
+            if sendable
+            else {}
+        )
+        # A field the system refuses is dropped and the rest sent again (S001-09).
+        retry = [
+            o
+            for o in sendable
+            if not results[id(o)].ok
+            and results[id(o)].field
+            and not results[id(o)].stale
+            and self._without_field(o, results[id(o)])
+        ]
+        if retry:
+            again = self.ctx.connector.apply(self.emap.source, [o.operation for o in retry])
+            for o, result in zip(retry, again, strict=True):
+                results[id(o)] = result
+        return [
+            results.get(id(o), OperationResult(True, o.operation.key, o.link.base_version))
+            for o in outgoing
+        ]
+
+    def _without_field(self, item: _Outgoing, refused: OperationResult) -> bool:
+        name = self._canonical_name(refused.field or "")
+        mapped = self.emap.field(name)
+        native_name = mapped.native if mapped else refused.field
+        if native_name not in item.operation.values or len(item.operation.values) <= 1:
+            return False
+        item.problems.append((name, refused.error or "refused by the system"))
+        item.canonical.pop(name, None)
+        values = {k: v for k, v in item.operation.values.items() if k != native_name}
+        op = item.operation
+        item.operation = Operation(op.kind, op.key, values, op.marker, op.expected_version)
+        return True
+
+    def _canonical_name(self, native_or_canonical: str) -> str:
+        for item in self.emap.fields:
+            if native_or_canonical in (item.native, item.canonical):
+                return item.canonical
+        return native_or_canonical
+
+    def _record(
+        self, conn: Connection, outgoing: list[_Outgoing], results: list[OperationResult]
+    ) -> None:
+        ctx, at = self.ctx, self.ctx.now()
+        errors: list[ErrorEntry] = []
+        saved: list[Link] = []
+        done: list[int] = []
+        keep: set[tuple[Any, Any]] = set()
+        for item, result in zip(outgoing, results, strict=True):
+            for name, reason in item.problems:
+                errors.append(self._error(item.record, name, reason))
+                keep.add((item.record.id, name))
+            if not result.ok:
+                if result.stale:
+                    message = (
+                        "changed in the system while syncing; it will be merged on the next pull"
+                    )
+                else:
+                    message = result.error or "refused by the system"
+                field = self._canonical_name(result.field) if result.field else None
+                errors.append(
+                    self._error(item.record, field, message, result.transient or result.stale)
+                )
+                keep.add((item.record.id, field))
+                self._plan_entry(item, "error", message)
+                continue
+            link = item.link
+            if item.operation.kind == "create":
+                link.external_id, link.state, link.marker = result.key, "active", None
+                link.base = dict(item.canonical)
+            elif item.operation.kind == "delete":
+                link.state = "tombstone"
+            else:
+                link.base = {**link.base, **item.canonical}
+            link.base_version = result.version
+            saved.append(link)
+            done.append(item.record.id)
+            self._plan_entry(item, item.operation.kind, "")
+        links.save(conn, saved, at)
+        bookkeeping.add_errors(conn, errors, ctx.run_id, at)
+        bookkeeping.resolve_errors(
+            conn, ctx.system, self.entity, "push", record_ids=done, at=at, keep=keep
+        )
+
+    def _plan_entry(self, item: _Outgoing, action: str, reason: str) -> None:
+        diffs = tuple(
+            (name, item.link.base.get(name), value) for name, value in item.canonical.items()
+        )
+        label = entity_spec(self.entity).label(item.record.data)
+        self.ctx.plan.add(PlannedChange("system", self.entity, action, label, diffs, reason))
+
+    def _errors_now(self, record: HubRecord, problems: list[tuple[str, str]]) -> None:
+        with self.ctx.transaction() as conn:
+            bookkeeping.add_errors(
+                conn,
+                [self._error(record, f, m) for f, m in problems],
+                self.ctx.run_id,
+                self.ctx.now(),
+            )
+        for name, message in problems:
+            label = entity_spec(self.entity).label(record.data)
+            self.ctx.plan.add(
+                PlannedChange("system", self.entity, "error", label, reason=f"{name}: {message}")
+            )
+
+    def _error(
+        self, record: HubRecord, field: str | None, message: str, transient: bool = False
+    ) -> ErrorEntry:
+        return ErrorEntry(
+            self.ctx.system,
+            self.entity,
+            "push",
+            message,
+            record_id=record.id,
+            field=field,
+            transient=transient,
+        )

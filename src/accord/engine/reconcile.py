@@ -1,0 +1,155 @@
+"""Reconcile one linked record: a pure decision per field from base, hub and system.
+
+Per field: ``system != base`` means the system changed it, ``hub != base`` that the hub
+did. One side changed: take it. Both changed to the same value: agree. Both changed to
+different values: the conflict policy decides, or the field is held for review. Nothing
+here reads or writes anything; the caller applies the decision.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from accord.mapping.profile import ConflictPolicy
+
+MISSING: Any = object()
+
+
+@dataclass(frozen=True)
+class FieldConflict:
+    field: str
+    base: Any
+    hub: Any
+    system: Any
+    hub_time: str | None
+    system_time: str | None
+    winner: str | None  # "hub", "system", or None when held for review
+    reason: str
+
+
+@dataclass
+class Decision:
+    take: dict[str, Any] = field(default_factory=dict)  # system values the hub must take
+    base: dict[str, Any] = field(default_factory=dict)  # new base values
+    conflicts: list[FieldConflict] = field(default_factory=list)
+    hold: set[str] = field(default_factory=set)  # fields newly held for review
+    release: set[str] = field(default_factory=set)  # held fields that agree again
+
+    @property
+    def system_changed(self) -> bool:
+        return bool(self.take)
+
+
+def reconcile(
+    *,
+    base: dict[str, Any],
+    hub: dict[str, Any],
+    system: dict[str, Any],
+    policy: ConflictPolicy,
+    system_name: str,
+    hub_times: dict[str, str],
+    hub_record_time: str,
+    system_time: str | None,
+    held: set[str] | frozenset[str] = frozenset(),
+    first_link: bool = False,
+) -> Decision:
+    """Decide every field the system sent.
+
+    ``first_link`` is a link made by matching, with no agreed base: a difference there is
+    not a change anyone made since a sync, so it is held for review rather than resolved
+    by a rule that assumes it was (this is also what happens when link state is lost).
+    """
+    decision = Decision()
+    for name, s in system.items():
+        b = base.get(name, MISSING)
+        h = hub.get(name)
+        if b is MISSING:
+            b = None
+        if name in held:
+            if s == h:
+                decision.release.add(name)
+                decision.base[name] = s
+            continue
+        system_changed = s != b
+        hub_changed = h != b
+        if not system_changed:
+            continue  # the hub's own changes go out in the push
+        if not hub_changed or h == s:
+            if h != s:
+                decision.take[name] = s
+            decision.base[name] = s
+            continue
+        if first_link and h is not None and s is not None:
+            decision.hold.add(name)
+            decision.conflicts.append(
+                FieldConflict(
+                    name,
+                    None,
+                    h,
+                    s,
+                    hub_times.get(name),
+                    system_time,
+                    None,
+                    "values differ on linking (no agreed base): held for review",
+                )
+            )
+            continue
+        winner, reason = _decide(
+            name,
+            policy,
+            system_name,
+            hub_times.get(name) or hub_record_time,
+            hub_record_time,
+            system_time,
+        )
+        decision.conflicts.append(
+            FieldConflict(name, b, h, s, hub_times.get(name), system_time, winner, reason)
+        )
+        if winner is None:
+            decision.hold.add(name)
+        elif winner == "system":
+            decision.take[name] = s
+            decision.base[name] = s
+        else:
+            # The base records what the system holds now; the push then sends the hub's value.
+            decision.base[name] = s
+    return decision
+
+
+def _decide(
+    name: str,
+    policy: ConflictPolicy,
+    system_name: str,
+    hub_field_time: str,
+    hub_record_time: str,
+    system_time: str | None,
+) -> tuple[str | None, str]:
+    if policy.rule == "hold":
+        return None, "both sides changed: held for review"
+    if policy.rule == "priority":
+        order = policy.priority.get(name) or policy.priority.get("*") or ["hub"]
+        for side in order:
+            if side == "hub":
+                return "hub", f"source priority for {name}: hub before {system_name}"
+            if side == system_name:
+                return "system", f"source priority for {name}: {system_name} before hub"
+        return "hub", f"source priority for {name}: {system_name} not listed, hub kept"
+    hub_time = hub_field_time if policy.rule == "field_lww" else hub_record_time
+    level = "field" if policy.rule == "field_lww" else "record"
+    if system_time is None:
+        return "hub", f"{level}-level last writer wins: {system_name} keeps no modification time"
+    if system_time > hub_time:
+        return (
+            "system",
+            f"{level}-level last writer wins: {system_name} {system_time} > hub {hub_time}",
+        )
+    if system_time < hub_time:
+        return (
+            "hub",
+            f"{level}-level last writer wins: hub {hub_time} > {system_name} {system_time}",
+        )
+    return (
+        policy.tie_winner,
+        f"{level}-level last writer wins: equal times, tie goes to {policy.tie_winner}",
+    )

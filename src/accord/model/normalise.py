@@ -1,0 +1,97 @@
+"""Normalisation of canonical values: phones to E.164, emails, websites, text, flags.
+
+Normalising on the way in means a system's own spelling ("09 123 4567") and the hub's
+("+6491234567") compare equal after mapping, so formatting alone never causes a write.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+import phonenumbers
+from email_validator import EmailNotValidError, validate_email
+
+from accord.errors import ValidationError
+from accord.model.entities import FieldSpec
+
+Value = str | bool | int | float | None
+
+_TRUE = {"y", "yes", "true", "1", "t", "on"}
+_FALSE = {"n", "no", "false", "0", "f", "off", ""}
+_E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+_WEBSITE = re.compile(r"^(https?://)?([a-z0-9-]+\.)+[a-z]{2,}(:\d+)?(/\S*)?$", re.IGNORECASE)
+
+
+def normalise_value(spec: FieldSpec, value: object, *, region: str = "NZ") -> Value:
+    """Return the canonical form of ``value`` or raise ValidationError naming the field."""
+    if value is None:
+        return None
+    if spec.kind == "bool":
+        return _normalise_bool(spec, value)
+    if spec.kind == "ref":
+        return int(value) if isinstance(value, int | str) and str(value).isdigit() else None
+    if spec.kind == "number":
+        if isinstance(value, int | float):
+            return value
+        try:
+            return float(str(value))
+        except ValueError:
+            raise ValidationError(f"not a number: {value!r}", field=spec.name) from None
+    text = str(value).strip()
+    if not text:
+        return None
+    if spec.kind == "phone":
+        return normalise_phone(text, region)
+    if spec.kind == "email":
+        return normalise_email(text, spec.name)
+    if spec.kind == "website":
+        return normalise_website(text, spec.name)
+    return text
+
+
+def _normalise_bool(spec: FieldSpec, value: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise ValidationError(f"not a yes/no value: {value!r}", field=spec.name)
+
+
+@lru_cache(maxsize=65536)
+def normalise_phone(text: str, region: str) -> str:
+    """E.164 when the number parses and is possible; otherwise the trimmed text as given.
+
+    Phone fields in ERPs hold free text ("ext 12", "after 5pm"); refusing them would block
+    records for a cosmetic reason, so an unparseable number is kept verbatim.
+    """
+    if _E164.match(text):
+        return text
+    try:
+        parsed = phonenumbers.parse(text, region)
+    except phonenumbers.NumberParseException:
+        return text
+    if not phonenumbers.is_possible_number(parsed):
+        return text
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+@lru_cache(maxsize=65536)
+def normalise_email(text: str, field: str = "email") -> str:
+    try:
+        result = validate_email(text, check_deliverability=False)
+    except EmailNotValidError as exc:
+        raise ValidationError(f"invalid email address {text!r}: {exc}", field=field) from exc
+    return str(result.normalized)
+
+
+def normalise_website(text: str, field: str = "website") -> str:
+    if not _WEBSITE.match(text):
+        raise ValidationError(f"invalid website {text!r}", field=field)
+    lowered = text if "://" in text else f"https://{text}"
+    scheme, rest = lowered.split("://", 1)
+    host, _, path = rest.partition("/")
+    return f"{scheme.lower()}://{host.lower()}" + (f"/{path}" if path else "")

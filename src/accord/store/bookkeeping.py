@@ -1,0 +1,218 @@
+"""Runs, cursors, conflicts, errors and settings."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Connection, and_, insert, select, update
+
+from accord.store.schema import conflicts, cursors, errors, runs, settings
+from accord.store.types import ConflictEntry, ErrorEntry
+
+
+def start_run(conn: Connection, system: str, dry_run: bool, at: str) -> int:
+    result = conn.execute(
+        insert(runs)
+        .values(system=system, dry_run=dry_run, status="running", counts={}, started_at=at)
+        .returning(runs.c.id)
+    )
+    return int(result.scalar_one())
+
+
+def finish_run(
+    conn: Connection, run_id: int, status: str, counts: dict[str, int], at: str, message: str = ""
+) -> None:
+    conn.execute(
+        update(runs)
+        .where(runs.c.id == run_id)
+        .values(status=status, counts=counts, finished_at=at, message=message or None)
+    )
+
+
+def recent_runs(conn: Connection, limit: int = 20, system: str | None = None) -> list[Any]:
+    query = select(runs).order_by(runs.c.id.desc()).limit(limit)
+    if system:
+        query = query.where(runs.c.system == system)
+    return list(conn.execute(query))
+
+
+def get_cursor(conn: Connection, system: str, entity: str) -> tuple[str | None, int]:
+    row = conn.execute(
+        select(cursors).where(and_(cursors.c.system == system, cursors.c.entity == entity))
+    ).first()
+    if row is None:
+        return None, 0
+    return row.pull_cursor, int(row.push_seq)
+
+
+def set_cursor(
+    conn: Connection,
+    system: str,
+    entity: str,
+    *,
+    pull_cursor: str | None = None,
+    push_seq: int | None = None,
+) -> None:
+    current_pull, current_push = get_cursor(conn, system, entity)
+    exists = conn.execute(
+        select(cursors.c.system).where(and_(cursors.c.system == system, cursors.c.entity == entity))
+    ).first()
+    values = {
+        "pull_cursor": pull_cursor if pull_cursor is not None else current_pull,
+        "push_seq": push_seq if push_seq is not None else current_push,
+    }
+    if exists:
+        conn.execute(
+            update(cursors)
+            .where(and_(cursors.c.system == system, cursors.c.entity == entity))
+            .values(**values)
+        )
+    else:
+        conn.execute(insert(cursors).values(system=system, entity=entity, **values))
+
+
+def add_conflicts(
+    conn: Connection, items: Sequence[ConflictEntry], run_id: int | None, at: str
+) -> None:
+    if not items:
+        return
+    conn.execute(
+        insert(conflicts),
+        [
+            {
+                **item.__dict__,
+                "run_id": run_id,
+                "status": "open" if item.winner is None else "resolved",
+                "created_at": at,
+                "resolved_at": at if item.winner is not None else None,
+            }
+            for item in items
+        ],
+    )
+
+
+def open_conflicts(conn: Connection, system: str | None = None) -> list[Any]:
+    query = select(conflicts).where(conflicts.c.status == "open").order_by(conflicts.c.id)
+    if system:
+        query = query.where(conflicts.c.system == system)
+    return list(conn.execute(query))
+
+
+def list_conflicts(conn: Connection, limit: int = 50, status: str | None = None) -> list[Any]:
+    query = select(conflicts).order_by(conflicts.c.id.desc()).limit(limit)
+    if status:
+        query = query.where(conflicts.c.status == status)
+    return list(conn.execute(query))
+
+
+def resolve_conflict(conn: Connection, conflict_id: int, winner: str, at: str) -> None:
+    conn.execute(
+        update(conflicts)
+        .where(conflicts.c.id == conflict_id)
+        .values(status="resolved", winner=winner, resolved_at=at)
+    )
+
+
+def add_errors(conn: Connection, items: Sequence[ErrorEntry], run_id: int | None, at: str) -> None:
+    """Record errors; an error already open for the same record and field counts an attempt."""
+    for item in items:
+        existing = conn.execute(
+            select(errors.c.id, errors.c.attempts).where(
+                and_(
+                    errors.c.system == item.system,
+                    errors.c.entity == item.entity,
+                    errors.c.direction == item.direction,
+                    errors.c.status == "open",
+                    errors.c.record_id == item.record_id
+                    if item.record_id is not None
+                    else errors.c.external_id == item.external_id,
+                    errors.c.field == item.field if item.field else errors.c.field.is_(None),
+                )
+            )
+        ).first()
+        if existing:
+            conn.execute(
+                update(errors)
+                .where(errors.c.id == existing.id)
+                .values(
+                    attempts=existing.attempts + 1,
+                    message=item.message,
+                    run_id=run_id,
+                    updated_at=at,
+                )
+            )
+        else:
+            conn.execute(
+                insert(errors).values(
+                    **item.__dict__,
+                    run_id=run_id,
+                    status="open",
+                    attempts=1,
+                    created_at=at,
+                    updated_at=at,
+                )
+            )
+
+
+def open_errors(
+    conn: Connection,
+    system: str | None = None,
+    entity: str | None = None,
+    direction: str | None = None,
+) -> list[Any]:
+    query = select(errors).where(errors.c.status == "open").order_by(errors.c.id)
+    if system:
+        query = query.where(errors.c.system == system)
+    if entity:
+        query = query.where(errors.c.entity == entity)
+    if direction:
+        query = query.where(errors.c.direction == direction)
+    return list(conn.execute(query))
+
+
+def resolve_errors(
+    conn: Connection,
+    system: str,
+    entity: str,
+    direction: str,
+    *,
+    record_ids: Sequence[int] = (),
+    external_ids: Sequence[str] = (),
+    at: str,
+    keep: set[tuple[Any, Any]] | None = None,
+) -> None:
+    """Close open errors of these records, except the (record key, field) pairs in ``keep``."""
+    keep = keep or set()
+    column = errors.c.record_id if record_ids else errors.c.external_id
+    keys: Sequence[Any] = record_ids or external_ids
+    if not keys:
+        return
+    rows = conn.execute(
+        select(errors.c.id, column.label("key"), errors.c.field).where(
+            and_(
+                errors.c.system == system,
+                errors.c.entity == entity,
+                errors.c.direction == direction,
+                errors.c.status == "open",
+                column.in_(list(keys)),
+            )
+        )
+    )
+    done = [row.id for row in rows if (row.key, row.field) not in keep]
+    if done:
+        conn.execute(
+            update(errors).where(errors.c.id.in_(done)).values(status="resolved", updated_at=at)
+        )
+
+
+def get_setting(conn: Connection, key: str, default: Any = None) -> Any:
+    row = conn.execute(select(settings.c.value).where(settings.c.key == key)).first()
+    return default if row is None else row.value
+
+
+def set_setting(conn: Connection, key: str, value: Any) -> None:
+    if conn.execute(select(settings.c.key).where(settings.c.key == key)).first():
+        conn.execute(update(settings).where(settings.c.key == key).values(value=value))
+    else:
+        conn.execute(insert(settings).values(key=key, value=value))

@@ -1,0 +1,22 @@
+"""Number ranges (record ids, journal sequence) handed out under a row lock."""
+
+from __future__ import annotations
+
+from sqlalchemy import Connection, select, update
+
+from accord.store.schema import counters
+
+
+def allocate(conn: Connection, name: str, count: int) -> range:
+    """Reserve ``count`` consecutive numbers; the row lock lasts until commit."""
+    if count <= 0:
+        return range(0)
+    conn.execute(
+        update(counters).where(counters.c.name == name).values(value=counters.c.value + count)
+    )
+    top = conn.execute(select(counters.c.value).where(counters.c.name == name)).scalar_one()
+    return range(int(top) - count + 1, int(top) + 1)
+
+
+def current(conn: Connection, name: str) -> int:
+    return int(conn.execute(select(counters.c.value).where(counters.c.name == name)).scalar_one())

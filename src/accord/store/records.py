@@ -1,0 +1,175 @@
+"""Hub records and the journal: every write to a record is one journal entry."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import Connection, and_, insert, select, update
+
+from accord.errors import AccordError
+from accord.model.entities import entity_spec
+from accord.model.matching import match_key
+from accord.store.counters import allocate
+from accord.store.schema import journal, records
+from accord.store.types import HubRecord, RecordWrite
+
+
+class StaleRecordError(AccordError):
+    """The hub record changed between reading it and writing it; the write was not made."""
+
+
+def _row_to_record(row: Any) -> HubRecord:
+    return HubRecord(
+        id=row.id,
+        entity=row.entity,
+        data=dict(row.data),
+        provenance=dict(row.provenance),
+        deleted=row.deleted,
+        seq=row.seq,
+        changed_at=row.changed_at,
+    )
+
+
+def get_many(conn: Connection, ids: Iterable[int]) -> dict[int, HubRecord]:
+    wanted = list(set(ids))
+    found: dict[int, HubRecord] = {}
+    for chunk in _chunks(wanted, 900):
+        for row in conn.execute(select(records).where(records.c.id.in_(chunk))):
+            found[row.id] = _row_to_record(row)
+    return found
+
+
+def get(conn: Connection, record_id: int) -> HubRecord | None:
+    return get_many(conn, [record_id]).get(record_id)
+
+
+def new_ids(conn: Connection, count: int) -> range:
+    return allocate(conn, "record", count)
+
+
+def derived_columns(entity: str, data: dict[str, Any]) -> dict[str, Any]:
+    """Columns kept beside the JSON data for lookups: label, code, match key, active."""
+    code = data.get("code")
+    return {
+        "label": entity_spec(entity).label(data)[:256],
+        "code": str(code)[:64] if code is not None else None,
+        "match_key": (match_key(entity, data) or None),
+        "active": data.get("active") is not False,
+    }
+
+
+def apply_writes(
+    conn: Connection, writes: Sequence[RecordWrite], run_id: int | None, at: str
+) -> list[int]:
+    """Journal and apply ``writes``; returns their journal sequence numbers.
+
+    Creates go in one multi-row insert. Updates check the record's sequence number so a
+    record edited meanwhile (by the web app, say) is never overwritten with stale data:
+    StaleRecordError is raised and the caller's transaction rolls back.
+    """
+    if not writes:
+        return []
+    seqs = list(allocate(conn, "journal", len(writes)))
+    conn.execute(
+        insert(journal),
+        [
+            {
+                "seq": seq,
+                "record_id": w.record_id,
+                "entity": w.entity,
+                "kind": w.kind,
+                "changes": w.changes,
+                "system": w.system,
+                "run_id": run_id,
+                "actor": w.actor,
+                "at": at,
+            }
+            for seq, w in zip(seqs, writes, strict=True)
+        ],
+    )
+    creates = [(s, w) for s, w in zip(seqs, writes, strict=True) if w.kind == "create"]
+    if creates:
+        conn.execute(
+            insert(records),
+            [
+                {
+                    "id": w.record_id,
+                    "entity": w.entity,
+                    "data": w.new_data,
+                    "provenance": w.new_provenance,
+                    "deleted": w.deleted,
+                    "seq": seq,
+                    "changed_at": w.origin_time,
+                    "created_at": at,
+                    "updated_at": at,
+                    **derived_columns(w.entity, w.new_data),
+                }
+                for seq, w in creates
+            ],
+        )
+    for seq, w in zip(seqs, writes, strict=True):
+        if w.kind == "create":
+            continue
+        condition = records.c.id == w.record_id
+        if w.expected_seq is not None:
+            condition = and_(condition, records.c.seq == w.expected_seq)
+        result = conn.execute(
+            update(records)
+            .where(condition)
+            .values(
+                data=w.new_data,
+                provenance=w.new_provenance,
+                deleted=w.deleted,
+                seq=seq,
+                changed_at=w.origin_time,
+                updated_at=at,
+                **derived_columns(w.entity, w.new_data),
+            )
+        )
+        if result.rowcount != 1:
+            raise StaleRecordError(
+                "hub record changed while the sync was writing it",
+                entity=w.entity,
+                key=str(w.record_id),
+            )
+    return seqs
+
+
+def changed_since(conn: Connection, entity: str, after_seq: int, limit: int) -> list[HubRecord]:
+    """Records of ``entity`` whose last change is after ``after_seq``, oldest change first."""
+    rows = conn.execute(
+        select(records)
+        .where(and_(records.c.entity == entity, records.c.seq > after_seq))
+        .order_by(records.c.seq)
+        .limit(limit)
+    )
+    return [_row_to_record(row) for row in rows]
+
+
+def find_by_match_keys(conn: Connection, entity: str, keys: Iterable[str]) -> dict[str, list[int]]:
+    """Candidate hub records per match key, lowest id first (a deterministic choice)."""
+    found: dict[str, list[int]] = {}
+    for chunk in _chunks(sorted(set(keys)), 900):
+        rows = conn.execute(
+            select(records.c.id, records.c.match_key)
+            .where(and_(records.c.entity == entity, records.c.match_key.in_(chunk)))
+            .where(records.c.deleted.is_(False))
+            .order_by(records.c.id)
+        )
+        for row in rows:
+            found.setdefault(row.match_key, []).append(row.id)
+    return found
+
+
+def history(conn: Connection, record_id: int) -> list[Any]:
+    return list(
+        conn.execute(
+            select(journal).where(journal.c.record_id == record_id).order_by(journal.c.seq)
+        )
+    )
+
+
+def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
