@@ -237,6 +237,13 @@ class Pull:
     ) -> None:
         ctx, rec = self.ctx, item.record
         system_time = rec.modified_at
+        if link.sending:
+            # A push wrote these and died before saving the base: where the system still
+            # holds what we sent, that is the agreed value, not somebody's edit.
+            agreed = {k: v for k, v in link.sending.items() if item.values.get(k, v) == v}
+            link.base = {**link.base, **agreed}
+            link.sending = None
+            first_link = False
         decision = reconcile(
             base=link.base,
             hub=current.data,

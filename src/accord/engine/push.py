@@ -71,22 +71,31 @@ class Push:
     def _push_batch(self, batch: Sequence[HubRecord], position: int | None) -> None:
         ctx = self.ctx
         with ctx.transaction() as conn:
-            outgoing = self._plan(conn, batch)
-            # Pending links (with their markers) are committed before the system is written.
+            refused: list[ErrorEntry] = []
+            outgoing = self._plan(conn, batch, refused)
+            bookkeeping.add_errors(conn, refused, ctx.run_id, ctx.now())
+            # Write-ahead: pending links (with their create markers) and the values about to
+            # be sent are committed before the system is written.
             for item in outgoing:
-                if item.operation.kind == "create" and item.link.id is None:
-                    links.insert_returning_id(conn, item.link, ctx.now())
+                item.link.sending = dict(item.canonical)
+            links.save(conn, [o.link for o in outgoing], ctx.now())
         ctx.step("push.before_apply")
         results = self._apply(outgoing)
         ctx.step("push.after_apply")
         with ctx.transaction() as conn:
-            self._record(conn, outgoing, results)
+            # Records with nothing left to send (e.g. merged meanwhile) close their errors too.
+            sending = {o.record.id for o in outgoing}
+            blocked = {e.record_id for e in refused}
+            settled = [r.id for r in batch if r.id not in sending and r.id not in blocked]
+            self._record(conn, outgoing, results, settled)
             ctx.step("push.before_position")
             if position is not None:
                 bookkeeping.set_cursor(conn, ctx.system, self.entity, push_seq=position)
 
     # -- deciding what to send ------------------------------------------------------------
-    def _plan(self, conn: Connection, batch: Sequence[HubRecord]) -> list[_Outgoing]:
+    def _plan(
+        self, conn: Connection, batch: Sequence[HubRecord], refused: list[ErrorEntry]
+    ) -> list[_Outgoing]:
         ctx = self.ctx
         known = links.by_hub(conn, ctx.system, self.entity, [r.id for r in batch])
         refs = self._ref_keys(conn, batch)
@@ -94,7 +103,7 @@ class Push:
         for record in batch:
             link = known.get(record.id)
             if link is None or link.state == "pending":
-                item = self._create(record, link, refs)
+                item = self._create(record, link, refs, refused)
             elif link.state == "tombstone":
                 continue
             elif record.deleted:
@@ -141,7 +150,11 @@ class Push:
         return item is not None and item.outbound and (creating or not item.only_on_create)
 
     def _create(
-        self, record: HubRecord, link: Link | None, refs: dict[str, dict[int, str]]
+        self,
+        record: HubRecord,
+        link: Link | None,
+        refs: dict[str, dict[int, str]],
+        refused: list[ErrorEntry],
     ) -> _Outgoing | None:
         policy = self.emap.create_in_system
         if record.deleted or policy == "never" or not self.caps.create:
@@ -154,7 +167,13 @@ class Push:
         native, sent, problems = self._to_system(values, refs, creating=True)
         blocking = [p for p in problems if p[0] in self.emap.required_for_create]
         if blocking:
-            self._errors_now(record, blocking)
+            for name, message in blocking:
+                refused.append(self._error(record, name, message))
+                label = entity_spec(self.entity).label(record.data)
+                reason = f"not created: {name}: {message}"
+                self.ctx.plan.add(
+                    PlannedChange("system", self.entity, "error", label, reason=reason)
+                )
             return None
         link = link or Link(
             None, self.ctx.system, self.entity, None, record.id, "pending", marker=new_marker()
@@ -253,12 +272,16 @@ class Push:
         return native_or_canonical
 
     def _record(
-        self, conn: Connection, outgoing: list[_Outgoing], results: list[OperationResult]
+        self,
+        conn: Connection,
+        outgoing: list[_Outgoing],
+        results: list[OperationResult],
+        settled: list[int],
     ) -> None:
         ctx, at = self.ctx, self.ctx.now()
         errors: list[ErrorEntry] = []
         saved: list[Link] = []
-        done: list[int] = []
+        done: list[int] = list(settled)
         keep: set[tuple[Any, Any]] = set()
         for item, result in zip(outgoing, results, strict=True):
             for name, reason in item.problems:
@@ -278,6 +301,7 @@ class Push:
                 keep.add((item.record.id, field))
                 self._plan_entry(item, "error", message)
                 continue
+            self._plan_entry(item, item.operation.kind, "")
             link = item.link
             if item.operation.kind == "create":
                 link.external_id, link.state, link.marker = result.key, "active", None
@@ -287,9 +311,9 @@ class Push:
             else:
                 link.base = {**link.base, **item.canonical}
             link.base_version = result.version
+            link.sending = None
             saved.append(link)
             done.append(item.record.id)
-            self._plan_entry(item, item.operation.kind, "")
         links.save(conn, saved, at)
         bookkeeping.add_errors(conn, errors, ctx.run_id, at)
         bookkeeping.resolve_errors(
@@ -302,20 +326,6 @@ class Push:
         )
         label = entity_spec(self.entity).label(item.record.data)
         self.ctx.plan.add(PlannedChange("system", self.entity, action, label, diffs, reason))
-
-    def _errors_now(self, record: HubRecord, problems: list[tuple[str, str]]) -> None:
-        with self.ctx.transaction() as conn:
-            bookkeeping.add_errors(
-                conn,
-                [self._error(record, f, m) for f, m in problems],
-                self.ctx.run_id,
-                self.ctx.now(),
-            )
-        for name, message in problems:
-            label = entity_spec(self.entity).label(record.data)
-            self.ctx.plan.add(
-                PlannedChange("system", self.entity, "error", label, reason=f"{name}: {message}")
-            )
 
     def _error(
         self, record: HubRecord, field: str | None, message: str, transient: bool = False

@@ -80,6 +80,11 @@ def reconcile(
                 decision.take[name] = s
             decision.base[name] = s
             continue
+        if first_link and _same_but_spelling(h, s):
+            # Linked because they are the same; a difference of case or spacing is not a
+            # conflict: the hub's spelling stays and goes out with the push.
+            decision.base[name] = s
+            continue
         if first_link and h is not None and s is not None:
             decision.hold.add(name)
             decision.conflicts.append(
@@ -115,6 +120,12 @@ def reconcile(
             # The base records what the system holds now; the push then sends the hub's value.
             decision.base[name] = s
     return decision
+
+
+def _same_but_spelling(a: Any, b: Any) -> bool:
+    if not (isinstance(a, str) and isinstance(b, str)):
+        return False
+    return " ".join(a.split()).casefold() == " ".join(b.split()).casefold()
 
 
 def _decide(

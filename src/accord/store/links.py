@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, and_, delete, insert, select, update
+from sqlalchemy import Connection, and_, bindparam, delete, insert, select, update
 
 from accord.store.records import _chunks
 from accord.store.schema import links
@@ -24,6 +24,7 @@ def _row_to_link(row: Any) -> Link:
         base_version=row.base_version,
         held=list(row.held),
         marker=row.marker,
+        sending=dict(row.sending) if row.sending is not None else None,
     )
 
 
@@ -84,19 +85,39 @@ def external_ids(conn: Connection, system: str, entity: str) -> Iterator[tuple[s
 
 
 def save(conn: Connection, items: Sequence[Link], at: str) -> None:
-    """Insert new links (id None) in one statement, update the others one by one."""
+    """Insert new links and update the others, each in one executemany statement.
+
+    New links get their ids afterwards (looked up by hub id, which is unique per system
+    and entity), so the caller can keep working with them.
+    """
     new = [link for link in items if link.id is None]
+    old = [link for link in items if link.id is not None]
     if new:
         conn.execute(insert(links), [_values(link, at) for link in new])
-    for link in items:
-        if link.id is not None:
-            conn.execute(update(links).where(links.c.id == link.id).values(**_values(link, at)))
+        by_entity: dict[tuple[str, str], list[Link]] = {}
+        for link in new:
+            by_entity.setdefault((link.system, link.entity), []).append(link)
+        for (system, entity), group in by_entity.items():
+            ids = _ids_by_hub(conn, system, entity, [link.hub_id for link in group])
+            for link in group:
+                link.id = ids[link.hub_id]
+    if old:
+        conn.execute(
+            update(links).where(links.c.id == bindparam("link_id")),
+            [{"link_id": link.id, **_values(link, at)} for link in old],
+        )
 
 
-def insert_returning_id(conn: Connection, link: Link, at: str) -> int:
-    result = conn.execute(insert(links).values(**_values(link, at)).returning(links.c.id))
-    link.id = int(result.scalar_one())
-    return link.id
+def _ids_by_hub(conn: Connection, system: str, entity: str, hub_ids: list[int]) -> dict[int, int]:
+    found: dict[int, int] = {}
+    for chunk in _chunks(hub_ids, 900):
+        rows = conn.execute(
+            select(links.c.id, links.c.hub_id).where(
+                and_(links.c.system == system, links.c.entity == entity, links.c.hub_id.in_(chunk))
+            )
+        )
+        found.update({row.hub_id: row.id for row in rows})
+    return found
 
 
 def remove(conn: Connection, link_id: int) -> None:
@@ -114,5 +135,6 @@ def _values(link: Link, at: str) -> dict[str, Any]:
         "base_version": link.base_version,
         "held": link.held,
         "marker": link.marker,
+        "sending": link.sending,
         "updated_at": at,
     }

@@ -69,6 +69,9 @@ links = Table(
     Column("base", Json, nullable=False),  # last agreed canonical values
     Column("base_version", String(128)),  # the system's version the base was read at
     Column("held", Json, nullable=False),  # fields held by open conflicts: not pushed
+    # Values being sent, saved before the system is written: if the run dies before the
+    # base is saved, the next pull recognises them as ours rather than a user's change.
+    Column("sending", Json),
     Column("marker", String(64)),  # idempotency marker of a pending create
     Column("updated_at", Time, nullable=False),
     UniqueConstraint("system", "entity", "external_id", name="uq_links_external"),

@@ -37,6 +37,7 @@ class Link:
     base_version: str | None = None
     held: list[str] = field(default_factory=list)
     marker: str | None = None
+    sending: Data | None = None  # values in flight to the system (see schema.links)
 
 
 @dataclass

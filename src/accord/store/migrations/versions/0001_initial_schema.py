@@ -145,6 +145,11 @@ def upgrade() -> None:
             sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), "postgresql"),
             nullable=False,
         ),
+        sa.Column(
+            "sending",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), "postgresql"),
+            nullable=True,
+        ),
         sa.Column("marker", sa.String(length=64), nullable=True),
         sa.Column("updated_at", sa.String(length=27), nullable=False),
         sa.PrimaryKeyConstraint("id"),

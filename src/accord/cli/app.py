@@ -1,0 +1,236 @@
+"""``accord``: the command line."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from accord import config as config_module
+from accord.cli import render
+from accord.config import DEFAULT_CONFIG, Config, HubConfig, SystemConfig
+from accord.errors import AccordError
+from accord.service import queries
+from accord.service import sync as sync_service
+from accord.service.systems import open_hub
+
+app = typer.Typer(
+    help="Accord: customer master data kept in step across your systems.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+err = Console(stderr=True)
+
+ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="configuration file")]
+
+
+def _load(path: Path) -> Config:
+    return config_module.load(path)
+
+
+@app.command()
+def init(
+    config: ConfigOption = DEFAULT_CONFIG,
+    erp_url: Annotated[
+        str | None, typer.Option(help="add an Exo-shaped ERP database at this URL")
+    ] = None,
+) -> None:
+    """Create a configuration and an empty hub database (SQLite in .accord/ by default)."""
+    if config.exists():
+        raise AccordError(f"{config} already exists; edit it or remove it first")
+    settings = Config(hub=HubConfig())
+    if erp_url:
+        settings.systems["erp"] = SystemConfig(kind="sql", preset="exo", url=erp_url)
+    Path(".accord").mkdir(exist_ok=True)
+    config.write_text(config_module.render(settings))
+    open_hub(settings).close()
+    console.print(f"wrote {config}; hub database ready at {settings.hub.resolved_url()}")
+
+
+@app.command()
+def plan(
+    system: Annotated[
+        list[str] | None, typer.Argument(help="systems (default: all enabled)")
+    ] = None,
+    config: ConfigOption = DEFAULT_CONFIG,
+    details: Annotated[int, typer.Option(help="field-level changes to show per system")] = 20,
+) -> None:
+    """Dry run: what a sync would create, update and deactivate, field by field. Writes nothing."""
+    settings = _load(config)
+    for name in sync_service.enabled_systems(settings, system or []):
+        result = sync_service.run(settings, name, dry_run=True)
+        render.plan_summary(console, result, f"plan for {name} (dry run: nothing written)")
+        render.plan_details(console, result, details)
+
+
+@app.command()
+def sync(
+    system: Annotated[
+        list[str] | None, typer.Argument(help="systems (default: all enabled)")
+    ] = None,
+    config: ConfigOption = DEFAULT_CONFIG,
+    pull_only: Annotated[
+        bool, typer.Option("--pull-only", help="only bring changes into the hub")
+    ] = False,
+    push_only: Annotated[
+        bool, typer.Option("--push-only", help="only send hub changes out")
+    ] = False,
+) -> None:
+    """Sync the hub with each enabled system: pull, merge, push."""
+    settings = _load(config)
+    for name in sync_service.enabled_systems(settings, system or []):
+        with render.progress() as bar:
+            result = sync_service.run(
+                settings,
+                name,
+                progress=render.progress_reporter(bar, name),
+                pull=not push_only,
+                push=not pull_only,
+            )
+        render.plan_summary(console, result, f"synced {name}")
+
+
+@app.command()
+def status(config: ConfigOption = DEFAULT_CONFIG) -> None:
+    """Records in the hub and, per system, its last run, schedule, conflicts and errors."""
+    settings = _load(config)
+    store = open_hub(settings)
+    try:
+        totals, systems = queries.status(store, settings)
+    finally:
+        store.close()
+    console.print(
+        "hub: " + ", ".join(f"{n:,} {e}" for e, n in sorted(totals.items())) or "hub: empty"
+    )
+    rows = []
+    for s in systems:
+        run = s.last_run
+        last = f"#{run.id} {run.status} {run.finished_at or run.started_at}" if run else "never"
+        rows.append(
+            [
+                s.name,
+                s.sync,
+                f"push {s.schedule_push} / pull {s.schedule_pull}",
+                last,
+                s.linked,
+                s.open_conflicts,
+                s.open_errors,
+            ]
+        )
+    console.print(
+        render.rows_table(
+            "systems",
+            ["system", "sync", "schedule", "last run", "linked", "open conflicts", "open errors"],
+            rows,
+        )
+    )
+
+
+@app.command()
+def conflicts(
+    config: ConfigOption = DEFAULT_CONFIG,
+    all_: Annotated[bool, typer.Option("--all", help="also conflicts resolved by policy")] = False,
+) -> None:
+    """Conflicts held for review (and, with --all, those a policy resolved)."""
+    store = open_hub(_load(config))
+    try:
+        found = queries.recent_conflicts(store, 200) if all_ else queries.open_conflicts(store)
+    finally:
+        store.close()
+    rows = [
+        [
+            c.id,
+            c.system,
+            c.entity,
+            c.record_id,
+            c.field,
+            c.hub_value,
+            c.system_value,
+            c.winner or "held",
+            c.reason,
+        ]
+        for c in found
+    ]
+    console.print(
+        render.rows_table(
+            "conflicts",
+            ["#", "system", "entity", "record", "field", "hub", "system value", "winner", "why"],
+            rows,
+        )
+    )
+
+
+@app.command()
+def errors(config: ConfigOption = DEFAULT_CONFIG) -> None:
+    """Open errors: the record, the field and the reason. They are retried on every run."""
+    store = open_hub(_load(config))
+    try:
+        found = queries.open_errors(store)
+    finally:
+        store.close()
+    rows = [
+        [
+            e.id,
+            e.system,
+            e.entity,
+            e.direction,
+            e.record_id or e.external_id,
+            e.field or "",
+            e.message,
+            e.attempts,
+        ]
+        for e in found
+    ]
+    console.print(
+        render.rows_table(
+            "open errors",
+            ["#", "system", "entity", "direction", "record", "field", "reason", "attempts"],
+            rows,
+        )
+    )
+
+
+@app.command()
+def history(
+    record: Annotated[str, typer.Argument(help="hub id, or system:entity:key")],
+    config: ConfigOption = DEFAULT_CONFIG,
+) -> None:
+    """Every change to a record: field, old value, new value, where from, run, time."""
+    store = open_hub(_load(config))
+    try:
+        record_id = queries.find_record(store, record)
+        current, changes = queries.history(store, record_id)
+    finally:
+        store.close()
+    label = current.data if current else {}
+    console.print(f"record {record_id}: {label}")
+    rows = [[c.at, c.kind, c.field, c.old, c.new, c.system, c.run_id or ""] for c in changes]
+    console.print(
+        render.rows_table("history", ["time", "kind", "field", "old", "new", "from", "run"], rows)
+    )
+
+
+@app.command()
+def demo(
+    directory: Annotated[
+        Path, typer.Option("--dir", help="where the demo keeps its databases")
+    ] = Path(".accord/demo"),
+    customers: int = 2000,
+    contacts: int = 5000,
+) -> None:
+    """Build a sandbox ERP, plan, sync, edit both sides, sync again, and explain what happened."""
+    from accord.cli.demo import run_demo
+
+    run_demo(console, directory, customers, contacts)
+
+
+def main() -> None:
+    try:
+        app()
+    except AccordError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        sys.exit(2)

@@ -1,0 +1,149 @@
+"""The configuration file (``accord.toml``): the hub database, systems, links, schedules.
+
+Secrets never live in the file: a system's URL or credentials are read from the
+environment variable the file names (``url_env``), so the file can be shared and
+committed. A URL given directly must not carry a password.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from datetime import timedelta
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from accord.errors import ConfigError
+
+DEFAULT_DIR = Path(".accord")
+DEFAULT_CONFIG = Path("accord.toml")
+_DURATION = re.compile(r"^(\d+)\s*([smhd])$")
+_PASSWORD_IN_URL = re.compile(r"://[^/:@]+:[^/@]+@")
+
+SyncMode = Literal["off", "import", "two-way"]
+ConflictRuleName = Literal["record_lww", "field_lww", "priority", "hold"]
+
+
+def parse_duration(text: str) -> timedelta:
+    match = _DURATION.match(text.strip())
+    if not match:
+        raise ConfigError(f"not a duration: {text!r} (use e.g. 15m, 1h, 30s, 1d)")
+    number, unit = int(match.group(1)), match.group(2)
+    seconds = {"s": 1, "m": 60, "h": 3600, "d": 86400}[unit]
+    return timedelta(seconds=number * seconds)
+
+
+class Schedule(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    push: str = "15m"  # hub -> system
+    pull: str = "60m"  # system -> hub
+
+    @field_validator("push", "pull")
+    @classmethod
+    def _valid(cls, value: str) -> str:
+        try:
+            parse_duration(value)
+        except ConfigError as exc:
+            raise ValueError(exc.message) from None
+        return value
+
+
+class SystemConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    kind: str  # connector kind: sql, memory, ...
+    preset: str | None = None  # tables and mapping from a preset profile, e.g. "exo"
+    url: str | None = None
+    url_env: str | None = None  # name of the environment variable holding the URL
+    sync: SyncMode = "off"  # two-way sync is off until an admin enables it (S000-01)
+    conflict: ConflictRuleName | None = None  # overrides the preset's rule
+    schedule: Schedule = Field(default_factory=Schedule)
+    batch_size: int = Field(default=1000, ge=1, le=50_000)
+    region: str = "NZ"  # for phone numbers written without a country code
+
+    @field_validator("url")
+    @classmethod
+    def _no_password(cls, value: str | None) -> str | None:
+        if value and _PASSWORD_IN_URL.search(value):
+            raise ValueError("a URL with a password belongs in the environment: use url_env")
+        return value
+
+    def resolved_url(self, name: str) -> str:
+        if self.url_env:
+            value = os.environ.get(self.url_env)
+            if not value:
+                raise ConfigError(f"environment variable {self.url_env} is not set", system=name)
+            return value
+        if self.url:
+            return self.url
+        raise ConfigError("no url or url_env given", system=name)
+
+
+class HubConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    database: str = f"sqlite:///{DEFAULT_DIR}/hub.db"
+    database_env: str | None = "ACCORD_DATABASE_URL"
+
+    def resolved_url(self) -> str:
+        if self.database_env and os.environ.get(self.database_env):
+            return os.environ[self.database_env]
+        return self.database
+
+
+class Config(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    hub: HubConfig = Field(default_factory=HubConfig)
+    systems: dict[str, SystemConfig] = Field(default_factory=dict)
+    path: Path | None = None
+
+    def system(self, name: str) -> SystemConfig:
+        try:
+            return self.systems[name]
+        except KeyError:
+            known = ", ".join(self.systems) or "none"
+            raise ConfigError(
+                f"no system named {name!r} in the configuration (known: {known})"
+            ) from None
+
+
+def load(path: Path = DEFAULT_CONFIG) -> Config:
+    if not path.exists():
+        raise ConfigError(f"{path} not found: run `accord init` first")
+    try:
+        raw = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}") from exc
+    try:
+        config = Config.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(f"{path}: {_describe(exc)}") from None
+    config.path = path
+    return config
+
+
+def _describe(exc: ValidationError) -> str:
+    return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+
+
+def render(config: Config) -> str:
+    """Write a configuration as TOML (only the types this file uses)."""
+    lines = ["[hub]", f'database = "{config.hub.database}"', ""]
+    for name, system in config.systems.items():
+        lines.append(f"[systems.{name}]")
+        for key, value in system.model_dump(exclude_none=True, exclude={"schedule"}).items():
+            lines.append(f"{key} = {_toml_value(value)}")
+        lines.append(f"[systems.{name}.schedule]")
+        lines.append(f'push = "{system.schedule.push}"')
+        lines.append(f'pull = "{system.schedule.pull}"')
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _toml_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'

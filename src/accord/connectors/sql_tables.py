@@ -1,0 +1,299 @@
+"""What a SqlConnector serves: table declarations, checked against the reflected schema.
+
+A ``Shape`` is one declaration bound to its reflected tables. It knows what to select,
+how external keys are spelled and parsed, and how a row's version is computed, so that
+reading and writing agree on versions to the character.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from hashlib import blake2b
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Engine,
+    FromClause,
+    Integer,
+    MetaData,
+    Select,
+    String,
+    Table,
+    select,
+)
+from sqlalchemy.exc import NoSuchTableError
+
+from accord.clock import as_utc, from_iso, to_iso
+from accord.connectors.base import ExternalRecord, Operation, OperationResult
+from accord.errors import ConfigError
+
+# Labels of the bookkeeping columns in every select; value columns keep their own names.
+KEY, PARENT, ORDER = "accord_key", "accord_parent", "accord_order"
+
+
+@dataclass(frozen=True)
+class FanOut:
+    """One child row linked to many parents through a link table."""
+
+    table: str  # e.g. "DR_CONTACTS"
+    parent_key: str  # link column pointing at the parent, exposed as a native field, "ACCNO"
+    child_key: str  # link column pointing at the child row, e.g. "CONTACT_SEQNO"
+    columns: tuple[str, ...] = ()  # link columns exposed as native fields, e.g. ("DEFCONTACT",)
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    name: str  # the native entity name the engine uses (EntityMap.source)
+    table: str  # "CONTACTS", or "schema.CONTACTS"
+    key: str  # primary key column
+    columns: tuple[str, ...]  # columns read and written; native field names are column names
+    modified: str | None = None  # modified-time column (UTC) -> change detection by time
+    rowversion: str | None = None  # integer row-version column -> change detection by version
+    marker: str | None = None  # column storing a create's idempotency marker
+    fan_out: FanOut | None = None
+    key_generated: bool = True  # the database assigns the key on insert
+    overlap_seconds: float = 300.0  # re-read window for clocks minutes apart / late commits
+
+
+class BadKeyError(ValueError):
+    """An external key that cannot name a row of this table."""
+
+
+class Shape:
+    """A TableSpec bound to its reflected tables."""
+
+    def __init__(self, spec: TableSpec, child: Table, link: Table | None) -> None:
+        self.spec = spec
+        self.child = child
+        self.link = link
+        self.key_col: Column[Any] = child.c[spec.key]
+        stamp = spec.modified or spec.rowversion
+        self.order_col: Column[Any] | None = child.c[stamp] if stamp else None
+        self.marker_col: Column[Any] | None = child.c[spec.marker] if spec.marker else None
+        # Native fields in hash order: the child's columns, then the link row's.
+        self.fields: dict[str, Column[Any]] = {c: child.c[c] for c in spec.columns}
+        self.child_fields = set(spec.columns) | {spec.key}
+        self.link_fields: set[str] = set()
+        self.parent_col: Column[Any] | None = None
+        self.link_child_col: Column[Any] | None = None
+        self.source: FromClause = child
+        if link is not None and spec.fan_out is not None:
+            fan = spec.fan_out
+            self.parent_col = link.c[fan.parent_key]
+            self.link_child_col = link.c[fan.child_key]
+            self.fields[fan.parent_key] = self.parent_col
+            self.fields.update({c: link.c[c] for c in fan.columns})
+            self.link_fields = set(fan.columns)
+            self.source = link.join(child, self.link_child_col == self.key_col)
+        writable = {**self.fields, spec.key: self.key_col}
+        self.lengths = {
+            name: col.type.length
+            for name, col in writable.items()
+            if isinstance(col.type, String) and isinstance(col.type.length, int)
+        }
+        self.allowed = set(writable)
+        # Every select and RETURNING lists key, parent (fan-out), stamp, then the fields,
+        # so records are built by position: this runs for every row read or written.
+        self._stamp_at = 2 if self.parent_col is not None else 1
+        self._fields_at = self._stamp_at + (self.order_col is not None)
+        self._names = tuple(self.fields)
+
+    # -- selecting ----------------------------------------------------------------------
+    def key_columns(self) -> list[Column[Any]]:
+        """The columns that order rows by key: child key, then parent key (fan-out)."""
+        return [self.key_col] + ([self.parent_col] if self.parent_col is not None else [])
+
+    def select(self) -> Select[Any]:
+        cols: list[Any] = [self.key_col.label(KEY)]
+        if self.parent_col is not None:
+            cols.append(self.parent_col.label(PARENT))
+        if self.order_col is not None:
+            cols.append(self.order_col.label(ORDER))
+        cols += [col.label(name) for name, col in self.fields.items()]
+        return select(*cols).select_from(self.source)
+
+    def select_keys(self) -> Select[Any]:
+        cols: list[Any] = [self.key_col.label(KEY)]
+        if self.parent_col is not None:
+            cols.append(self.parent_col.label(PARENT))
+        return select(*cols).select_from(self.source)
+
+    def returning(self) -> list[Any]:
+        """What an insert returns to build its record (tables without fan-out only)."""
+        cols: list[Any] = [self.key_col.label(KEY)]
+        if self.order_col is not None:
+            cols.append(self.order_col.label(ORDER))
+        return cols + [col.label(name) for name, col in self.fields.items()]
+
+    # -- keys ---------------------------------------------------------------------------
+    def row_key(self, row: Sequence[Any]) -> str:
+        return f"{row[0]}@{row[1]}" if self.parent_col is not None else str(row[0])
+
+    def parse_key(self, key: str) -> tuple[Any, Any]:
+        """``key`` -> (child key value, parent key value or None), typed for queries."""
+        if self.parent_col is None:
+            return coerce(self.key_col, key), None
+        # Parents are account codes; a child key (if text) is likelier to hold an "@".
+        child, sep, parent = key.rpartition("@")
+        if not sep:
+            raise BadKeyError(key)
+        return coerce(self.key_col, child), coerce(self.parent_col, parent)
+
+    # -- cursors ------------------------------------------------------------------------
+    def key_order(self) -> list[tuple[Column[Any], str]]:
+        """The key columns with their labels in selects, in sort order."""
+        return list(zip(self.key_columns(), (KEY, PARENT), strict=False))
+
+    def cursor(self, row: Sequence[Any]) -> str:
+        """Where the last row read stands: {"t": iso, "k": [...]} or {"v": n, "k": [...]}."""
+        parts = [row[0], row[1]] if self.parent_col is not None else [row[0]]
+        parts = [p if isinstance(p, int | str) else str(p) for p in parts]
+        stamp = row[self._stamp_at]
+        if self.spec.modified is not None:
+            return json.dumps({"t": None if stamp is None else to_iso(as_utc(stamp)), "k": parts})
+        return json.dumps({"v": stamp, "k": parts})
+
+    def parse_cursor(self, cursor: str | None) -> tuple[Any, tuple[Any, ...]] | None:
+        """(stamp or None, typed key parts, possibly empty); None means read everything.
+
+        A cursor this table cannot use (another mode's, or damaged) reads everything:
+        re-reading is safe, skipping is not.
+        """
+        if not cursor:
+            return None
+        field = "t" if self.spec.modified is not None else "v"
+        try:
+            data = json.loads(cursor)
+            stamp, raw = data[field], data.get("k") or []
+            if stamp is not None and field == "t":
+                from_iso(stamp)  # raises on a damaged cursor
+            elif stamp is not None:
+                stamp = int(stamp)
+            columns = self.key_columns()
+            parts = tuple(coerce(c, p) for c, p in zip(columns, raw, strict=True)) if raw else ()
+        except (ValueError, TypeError, KeyError, BadKeyError):
+            return None
+        return stamp, parts
+
+    # -- validation -----------------------------------------------------------------------
+    def refusal(self, op: Operation) -> OperationResult | None:
+        """What is wrong with ``op`` before it reaches the database; None when it may go."""
+
+        def fail(error: str, field: str | None = None) -> OperationResult:
+            return OperationResult(False, op.key, error=error, field=field)
+
+        spec = self.spec
+        if op.kind not in ("create", "update", "deactivate", "delete"):
+            return fail(f"unknown operation {op.kind}")
+        if op.kind != "create" and not op.key:
+            return fail(f"{op.kind} needs a key")
+        if op.kind == "delete":
+            return None
+        for name, value in op.values.items():
+            if name not in self.allowed:
+                return fail(f"{spec.table} has no column {name} declared for {spec.name}", name)
+            limit = self.lengths.get(name)
+            if limit is not None and isinstance(value, str) and len(value) > limit:
+                return fail(f"{name} holds at most {limit} characters, got {len(value)}", name)
+        if op.kind != "create":
+            return None
+        needed = [] if spec.key_generated else [(spec.key, self.key_col)]
+        if spec.fan_out and self.parent_col is not None:
+            needed.append((spec.fan_out.parent_key, self.parent_col))  # the link row needs it
+        for name, col in needed:
+            value = op.values.get(name)
+            if value is None:
+                return fail(f"{name} is required to create a {spec.name}", name)
+            try:
+                coerce(col, value)
+            except BadKeyError:
+                return fail(f"{name} {value!r} is not a valid key", name)
+        return None
+
+    # -- records ------------------------------------------------------------------------
+    def record(self, row: Sequence[Any]) -> ExternalRecord:
+        found = tuple(row[self._fields_at : self._fields_at + len(self._names)])
+        values = dict(zip(self._names, found, strict=True))
+        # repr is exact for the types drivers return (str, int, Decimal, datetime, None).
+        digest = blake2b(repr(found).encode(), digest_size=8).hexdigest()
+        if self.order_col is None:
+            return ExternalRecord(self.row_key(row), values, digest)
+        stamp = row[self._stamp_at]
+        modified_at = None
+        if self.spec.modified is not None and stamp is not None:
+            stamp = modified_at = to_iso(as_utc(stamp))
+        # The stamp alone misses edits within one tick of a coarse clock; the hash does not.
+        version = f"{'' if stamp is None else stamp}|{digest}"
+        return ExternalRecord(self.row_key(row), values, version, modified_at)
+
+
+def coerce(col: Column[Any], text: Any) -> Any:
+    """A key part as the column's Python type (int for Integer keys)."""
+    if isinstance(col.type, Integer):
+        try:
+            return int(text)
+        except (TypeError, ValueError):
+            raise BadKeyError(str(text)) from None
+    return text if isinstance(text, str) else str(text)
+
+
+def reflect(engine: Engine, specs: Sequence[TableSpec]) -> dict[str, Shape]:
+    metadata = MetaData()
+    shapes: dict[str, Shape] = {}
+    for spec in specs:
+        if spec.name in shapes:
+            raise ConfigError(f"entity {spec.name} is declared twice", entity=spec.name)
+        shapes[spec.name] = _shape(engine, metadata, spec)
+    return shapes
+
+
+def _shape(engine: Engine, metadata: MetaData, spec: TableSpec) -> Shape:
+    if spec.modified and spec.rowversion:
+        raise ConfigError(
+            f"table {spec.table}: declare modified or rowversion, not both", entity=spec.name
+        )
+    child = _table(engine, metadata, spec.table, spec.name)
+    for name in (spec.key, *spec.columns, spec.modified, spec.rowversion, spec.marker):
+        _need(child, spec.table, name, spec.name)
+    if spec.modified and not isinstance(child.c[spec.modified].type, DateTime):
+        raise ConfigError(
+            f"table {spec.table}: modified column {spec.modified} is not a date-time",
+            entity=spec.name,
+        )
+    if spec.rowversion and not isinstance(child.c[spec.rowversion].type, Integer):
+        raise ConfigError(
+            f"table {spec.table}: rowversion column {spec.rowversion} is not an integer",
+            entity=spec.name,
+        )
+    link = None
+    names = [*spec.columns, *([] if spec.key in spec.columns else [spec.key])]
+    if spec.fan_out is not None:
+        fan = spec.fan_out
+        link = _table(engine, metadata, fan.table, spec.name)
+        for name in (fan.parent_key, fan.child_key, *fan.columns):
+            _need(link, fan.table, name, spec.name)
+        names += [fan.parent_key, *fan.columns]
+    # Native field names are bare column names, so child and link names must not clash.
+    clashes = sorted({n for n in names if names.count(n) > 1})
+    if clashes:
+        raise ConfigError(
+            f"table {spec.table}: field names used twice: {', '.join(clashes)}", entity=spec.name
+        )
+    return Shape(spec, child, link)
+
+
+def _table(engine: Engine, metadata: MetaData, qualified: str, entity: str) -> Table:
+    schema, _, name = qualified.rpartition(".")
+    try:
+        return Table(name, metadata, schema=schema or None, autoload_with=engine)
+    except NoSuchTableError:
+        raise ConfigError(f"table {qualified} does not exist", entity=entity) from None
+
+
+def _need(table: Table, label: str, column: str | None, entity: str) -> None:
+    if column is not None and column not in table.c:
+        raise ConfigError(f"table {label} has no column {column}", entity=entity, field=column)

@@ -1,0 +1,1 @@
+"""Generated outside systems (an Exo-shaped ERP database) for demos, tests and benchmarks."""

@@ -1,0 +1,130 @@
+"""Read-only views of the hub for the faces: status, conflicts, errors, history."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, select
+
+from accord.config import Config
+from accord.errors import AccordError
+from accord.store import HubStore, bookkeeping, links, records
+from accord.store.schema import conflicts, errors
+from accord.store.schema import records as records_table
+
+
+@dataclass
+class SystemStatus:
+    name: str
+    sync: str
+    schedule_push: str
+    schedule_pull: str
+    last_run: Any | None
+    open_conflicts: int
+    open_errors: int
+    linked: int
+
+
+@dataclass
+class FieldChange:
+    seq: int
+    at: str
+    kind: str
+    field: str
+    old: Any
+    new: Any
+    system: str
+    run_id: int | None
+
+
+def status(store: HubStore, config: Config) -> tuple[dict[str, int], list[SystemStatus]]:
+    with store.transaction() as conn:
+        totals = {
+            str(row.entity): int(row.n)
+            for row in conn.execute(
+                select(records_table.c.entity, func.count().label("n"))
+                .where(records_table.c.deleted.is_(False))
+                .group_by(records_table.c.entity)
+            )
+        }
+        result = []
+        for name, system in config.systems.items():
+            last = bookkeeping.recent_runs(conn, 1, name)
+            result.append(
+                SystemStatus(
+                    name,
+                    system.sync,
+                    system.schedule.push,
+                    system.schedule.pull,
+                    last[0] if last else None,
+                    _count(conn, conflicts, name),
+                    _count(conn, errors, name),
+                    sum(1 for _ in _linked(conn, name)),
+                )
+            )
+    return totals, result
+
+
+def _count(conn: Any, table: Any, system: str) -> int:
+    return int(
+        conn.execute(
+            select(func.count()).where(table.c.system == system, table.c.status == "open")
+        ).scalar_one()
+    )
+
+
+def _linked(conn: Any, system: str) -> Any:
+    for entity in ("salesperson", "company", "person"):
+        yield from links.external_ids(conn, system, entity)
+
+
+def find_record(store: HubStore, ref: str) -> int:
+    """A record by hub id (``42``) or by a system's key (``erp:person:17@1003``)."""
+    with store.transaction() as conn:
+        if ref.isdigit():
+            if records.get(conn, int(ref)) is None:
+                raise AccordError(f"no hub record {ref}")
+            return int(ref)
+        parts = ref.split(":", 2)
+        if len(parts) != 3:
+            raise AccordError(
+                f"not a record reference: {ref!r} (use a hub id or system:entity:key)"
+            )
+        found = links.by_external(conn, parts[0], parts[1], [parts[2]])
+        if parts[2] not in found:
+            raise AccordError(f"{parts[0]} has no linked {parts[1]} with key {parts[2]}")
+        return found[parts[2]].hub_id
+
+
+def history(store: HubStore, record_id: int) -> tuple[Any, list[FieldChange]]:
+    with store.transaction() as conn:
+        record = records.get(conn, record_id)
+        changes = [
+            FieldChange(
+                row.seq, row.at, row.kind, name, old_new[0], old_new[1], row.system, row.run_id
+            )
+            for row in records.history(conn, record_id)
+            for name, old_new in row.changes.items()
+        ]
+    return record, changes
+
+
+def open_conflicts(store: HubStore, system: str | None = None) -> list[Any]:
+    with store.transaction() as conn:
+        return bookkeeping.open_conflicts(conn, system)
+
+
+def recent_conflicts(store: HubStore, limit: int = 50) -> list[Any]:
+    with store.transaction() as conn:
+        return bookkeeping.list_conflicts(conn, limit)
+
+
+def open_errors(store: HubStore, system: str | None = None) -> list[Any]:
+    with store.transaction() as conn:
+        return bookkeeping.open_errors(conn, system)
+
+
+def recent_runs(store: HubStore, limit: int = 20) -> list[Any]:
+    with store.transaction() as conn:
+        return bookkeeping.recent_runs(conn, limit)

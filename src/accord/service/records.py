@@ -1,0 +1,161 @@
+"""Editing hub records as a person does (web app, API, CLI): validated, journaled."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from accord.clock import Clock, SystemClock, to_iso
+from accord.errors import AccordError, ValidationError
+from accord.model.entities import entity_spec
+from accord.model.normalise import normalise_value
+from accord.store import HubStore, records
+from accord.store.types import RecordWrite
+
+HUB = "hub"
+
+
+def _normalised(entity: str, changes: dict[str, Any], region: str) -> dict[str, Any]:
+    spec = entity_spec(entity)
+    clean: dict[str, Any] = {}
+    for name, value in changes.items():
+        try:
+            clean[name] = normalise_value(spec.spec_for(name), value, region=region)
+        except ValidationError as exc:
+            exc.entity, exc.field = entity, name
+            raise
+    return clean
+
+
+def create_record(
+    store: HubStore,
+    entity: str,
+    data: dict[str, Any],
+    *,
+    actor: str = "user",
+    clock: Clock | None = None,
+    region: str = "NZ",
+) -> int:
+    clean = {k: v for k, v in _normalised(entity, data, region).items() if v is not None}
+    clean.setdefault("active", True)
+    at = to_iso((clock or SystemClock()).now())
+    with store.transaction() as conn:
+        (record_id,) = records.new_ids(conn, 1)
+        write = RecordWrite(
+            record_id,
+            entity,
+            "create",
+            {name: [None, value] for name, value in clean.items()},
+            HUB,
+            at,
+            clean,
+            {name: [HUB, None, at] for name in clean},
+            actor=actor,
+        )
+        records.apply_writes(conn, [write], None, at)
+    return record_id
+
+
+def edit_record(
+    store: HubStore,
+    record_id: int,
+    changes: dict[str, Any],
+    *,
+    actor: str = "user",
+    clock: Clock | None = None,
+    region: str = "NZ",
+) -> dict[str, list[Any]]:
+    """Apply a person's edit; returns the field changes actually made (old, new)."""
+    at = to_iso((clock or SystemClock()).now())
+    with store.transaction() as conn:
+        current = records.get(conn, record_id)
+        if current is None:
+            raise AccordError(f"no hub record {record_id}")
+        clean = _normalised(current.entity, changes, region)
+        diff = {k: [current.data.get(k), v] for k, v in clean.items() if current.data.get(k) != v}
+        if not diff:
+            return {}
+        provenance = dict(current.provenance)
+        for name in diff:
+            provenance[name] = [HUB, None, at]
+        write = RecordWrite(
+            record_id,
+            current.entity,
+            "update",
+            diff,
+            HUB,
+            max(at, current.changed_at),
+            {**current.data, **clean},
+            provenance,
+            deleted=current.deleted,
+            expected_seq=current.seq,
+            actor=actor,
+        )
+        records.apply_writes(conn, [write], None, at)
+    return diff
+
+
+def delete_record(
+    store: HubStore, record_id: int, *, actor: str = "user", clock: Clock | None = None
+) -> None:
+    """Soft delete: the record stays in the journal; links decide what the systems do."""
+    at = to_iso((clock or SystemClock()).now())
+    with store.transaction() as conn:
+        current = records.get(conn, record_id)
+        if current is None:
+            raise AccordError(f"no hub record {record_id}")
+        if current.deleted:
+            return
+        write = RecordWrite(
+            record_id,
+            current.entity,
+            "delete",
+            {"deleted": [False, True]},
+            HUB,
+            max(at, current.changed_at),
+            current.data,
+            current.provenance,
+            deleted=True,
+            expected_seq=current.seq,
+            actor=actor,
+        )
+        records.apply_writes(conn, [write], None, at)
+
+
+def undo_run(
+    store: HubStore, run_id: int, *, actor: str = "user", clock: Clock | None = None
+) -> tuple[int, list[str]]:
+    """Put back the values a sync run overwrote in the hub, as new journaled edits.
+
+    A field changed again since the run is left alone (and named in the skipped list):
+    undoing must never destroy a later edit. The reverted values reach the systems
+    through the normal push. Returns (fields reverted, skipped descriptions).
+    """
+    from sqlalchemy import select
+
+    from accord.store.schema import journal
+
+    reverted, skipped = 0, []
+    with store.transaction() as conn:
+        entries = list(
+            conn.execute(
+                select(journal).where(journal.c.run_id == run_id).order_by(journal.c.seq.desc())
+            )
+        )
+    if not entries:
+        raise AccordError(f"run {run_id} changed nothing in the hub (or does not exist)")
+    for entry in entries:
+        with store.transaction() as conn:
+            current = records.get(conn, entry.record_id)
+        if current is None:
+            continue
+        back: dict[str, Any] = {}
+        for name, (old, new) in entry.changes.items():
+            if name == "deleted":
+                continue
+            if current.data.get(name) == new:
+                back[name] = old
+            else:
+                skipped.append(f"record {entry.record_id} field {name}: changed again since")
+        if back:
+            reverted += len(edit_record(store, entry.record_id, back, actor=actor, clock=clock))
+    return reverted, skipped

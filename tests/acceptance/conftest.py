@@ -1,0 +1,3 @@
+from tests.acceptance.exo_support import exo
+
+__all__ = ["exo"]

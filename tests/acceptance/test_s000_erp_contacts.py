@@ -1,0 +1,264 @@
+"""S000: ERP contacts <-> sales-rep app contacts, against an Exo-shaped sandbox ERP."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from accord.config import SystemConfig, parse_duration
+from accord.errors import ConfigError
+from accord.service import queries
+from accord.service import sync as sync_service
+from accord.service.records import create_record, delete_record, edit_record
+from accord.store import bookkeeping
+from tests.acceptance.exo_support import ExoWorld, a_plain_contact
+
+
+def test_s000_01_two_way_sync_is_off_until_enabled_then_both_lists_mirror(exo: ExoWorld) -> None:
+    exo.config.systems["erp"] = exo.config.systems["erp"].model_copy(update={"sync": "off"})
+    assert SystemConfig(kind="sql", preset="exo", url="sqlite://").sync == "off"  # the default
+    with pytest.raises(ConfigError, match="sync is off"):
+        exo.sync()
+    exo.config.systems["erp"] = exo.config.systems["erp"].model_copy(update={"sync": "two-way"})
+    exo.sync()
+    contact = a_plain_contact(exo.erp)
+    company = exo.hub_company(contact["ACCNO"])
+    create_record(
+        exo.store,
+        "person",
+        {"company": company.id, "first_name": "Rep", "last_name": "Added", "kind": "contact"},
+        clock=exo.clock,
+    )
+    exo.sync()
+    erp_pairs = {
+        f"{c['SEQNO']}@{accno}" for accno in range(1, 13) for c in exo.erp.contacts_of(accno)
+    }
+    assert set(exo.contact_link_keys()) == erp_pairs
+    names = {(c["FIRSTNAME"], c["LASTNAME"]) for c in exo.erp.contacts_of(contact["ACCNO"])}
+    assert ("Rep", "Added") in names
+
+
+def test_s000_02_every_listed_field_syncs_both_ways(exo: ExoWorld) -> None:
+    exo.sync()
+    contact = a_plain_contact(exo.erp)
+    seqno, accno = contact["SEQNO"], contact["ACCNO"]
+    exo.erp.update_contact(
+        seqno,
+        FIRSTNAME="Maria",
+        LASTNAME="Tane",
+        SALUTATION="Ms",
+        TITLE="Buyer",
+        EMAIL="maria@tane.example",
+        DIRECTPHONE="09 379 4412",
+        MOBILE="021 555 0134",
+        DIRECTFAX="09 379 4413",
+        NOTES="Prefers mornings",
+    )
+    exo.erp.deactivate_contact(seqno)
+    exo.sync()
+    hub = exo.hub_contact(seqno, accno).data
+    assert (hub["first_name"], hub["last_name"], hub["salutation"], hub["job_title"]) == (
+        "Maria",
+        "Tane",
+        "Ms",
+        "Buyer",
+    )
+    assert (hub["email"], hub["phone"], hub["mobile"], hub["fax"]) == (
+        "maria@tane.example",
+        "+6493794412",
+        "+64215550134",
+        "+6493794413",
+    )
+    assert hub["notes"] == "Prefers mornings" and hub["active"] is False
+    assert hub["is_primary"] in (True, False)
+    edit_record(
+        exo.store,
+        exo.hub_contact(seqno, accno).id,
+        {
+            "first_name": "Mere",
+            "last_name": "Tane-Smith",
+            "salutation": "Mrs",
+            "job_title": "Owner",
+            "email": "mere@tane.example",
+            "phone": "+6493794400",
+            "mobile": "+64215550100",
+            "fax": "+6493794401",
+            "notes": "Call first",
+            "active": True,
+            "is_primary": True,
+        },
+        clock=exo.clock,
+    )
+    exo.sync()
+    row = exo.erp.contact(seqno)
+    assert row is not None
+    assert (row["FIRSTNAME"], row["LASTNAME"], row["SALUTATION"], row["TITLE"]) == (
+        "Mere",
+        "Tane-Smith",
+        "Mrs",
+        "Owner",
+    )
+    assert (row["EMAIL"], row["DIRECTPHONE"], row["MOBILE"], row["DIRECTFAX"]) == (
+        "mere@tane.example",
+        "+6493794400",
+        "+64215550100",
+        "+6493794401",
+    )
+    assert row["NOTES"] == "Call first" and row["ISACTIVE"] == "Y"
+    defaults = {c["SEQNO"]: c["DEFCONTACT"] for c in exo.erp.contacts_of(accno)}
+    assert defaults[seqno] == "Y"
+
+
+def test_s000_03_a_field_only_the_hub_has_is_never_sent_nor_blanked(exo: ExoWorld) -> None:
+    exo.sync()
+    contact = a_plain_contact(exo.erp)
+    seqno, accno = contact["SEQNO"], contact["ACCNO"]
+    hub_id = exo.hub_contact(seqno, accno).id
+    edit_record(exo.store, hub_id, {"department": "Logistics"}, clock=exo.clock)
+    plan = exo.sync()
+    assert (
+        plan.count("system", "person", "update") == 0
+    )  # nothing to send: the ERP has no such field
+    exo.erp.update_contact(seqno, TITLE="Warehouse lead")
+    exo.sync()
+    hub = exo.hub_contact(seqno, accno).data
+    assert hub["department"] == "Logistics" and hub["job_title"] == "Warehouse lead"
+
+
+def test_s000_04_each_direction_has_its_own_configurable_schedule(exo: ExoWorld) -> None:
+    default = SystemConfig(kind="sql", preset="exo", url="sqlite://").schedule
+    assert parse_duration(default.push) == timedelta(minutes=15)
+    assert parse_duration(default.pull) == timedelta(minutes=60)
+    custom = SystemConfig.model_validate(
+        {
+            "kind": "sql",
+            "preset": "exo",
+            "url": "sqlite://",
+            "schedule": {"push": "5m", "pull": "2h"},
+        }
+    )
+    assert parse_duration(custom.schedule.pull) == timedelta(hours=2)
+    with pytest.raises(ValueError, match="not a duration"):
+        SystemConfig.model_validate({"kind": "sql", "schedule": {"push": "often"}})
+    # Each direction runs on its own: a pull-only run sends nothing, a push-only run reads nothing.
+    exo.sync()
+    contact = a_plain_contact(exo.erp)
+    hub_id = exo.hub_contact(contact["SEQNO"], contact["ACCNO"]).id
+    edit_record(exo.store, hub_id, {"job_title": "Hub edit"}, clock=exo.clock)
+    exo.erp.update_contact(contact["SEQNO"], MOBILE="021 999 0000")
+    pulled = exo.sync(push=False)
+    assert (
+        pulled.count("hub", "person", "update") == 1
+        and pulled.count("system", "person", "update") == 0
+    )
+    assert exo.erp.contact(contact["SEQNO"])["TITLE"] != "Hub edit"  # type: ignore[index]
+    pushed = exo.sync(pull=False)
+    assert pushed.count("system", "person", "update") == 1
+    assert exo.erp.contact(contact["SEQNO"])["TITLE"] == "Hub edit"  # type: ignore[index]
+
+
+def test_s000_05_most_recent_edit_wins_and_the_loser_stays_in_history(exo: ExoWorld) -> None:
+    exo.sync()
+    contact = a_plain_contact(exo.erp)
+    seqno, accno = contact["SEQNO"], contact["ACCNO"]
+    hub_id = exo.hub_contact(seqno, accno).id
+    # The app edits first, head office later: the ERP version is newer and wins.
+    edit_record(
+        exo.store, hub_id, {"email": "app@example.com", "job_title": "App title"}, clock=exo.clock
+    )
+    exo.clock.advance(timedelta(minutes=5))
+    exo.erp.update_contact(seqno, EMAIL="office@example.com", TITLE="Office title")
+    exo.sync()
+    assert exo.hub_contact(seqno, accno).data["email"] == "office@example.com"
+    assert exo.erp.contact(seqno)["EMAIL"] == "office@example.com"  # type: ignore[index]
+    _, changes = queries.history(exo.store, hub_id)
+    overwritten = [(c.field, c.old, c.new) for c in changes if c.old == "app@example.com"]
+    assert overwritten == [("email", "app@example.com", "office@example.com")]
+    resolved = queries.recent_conflicts(exo.store)
+    assert {c.field for c in resolved} == {"email", "job_title"}
+    assert all(c.winner == "system" and "record-level" in c.reason for c in resolved)
+    # Now the app edits last: the hub version wins and reaches the ERP.
+    exo.erp.update_contact(seqno, TITLE="Office again")
+    exo.clock.advance(timedelta(minutes=5))
+    edit_record(exo.store, hub_id, {"job_title": "App again"}, clock=exo.clock)
+    exo.sync()
+    assert exo.erp.contact(seqno)["TITLE"] == "App again"  # type: ignore[index]
+
+
+def test_s000_06_erp_delete_keeps_the_app_contact_erp_deactivation_deactivates(
+    exo: ExoWorld,
+) -> None:
+    exo.sync()
+    gone, off = a_plain_contact(exo.erp, 0), a_plain_contact(exo.erp, 1)
+    exo.erp.delete_contact(gone["SEQNO"])
+    exo.erp.deactivate_contact(off["SEQNO"])
+    exo.sync()
+    kept = exo.hub_contact(gone["SEQNO"], gone["ACCNO"])
+    assert not kept.deleted and kept.data["active"] is True
+    assert exo.hub_contact(off["SEQNO"], off["ACCNO"]).data["active"] is False
+
+
+def test_s000_07_app_delete_unticks_the_erp_active_flag(exo: ExoWorld) -> None:
+    exo.sync()
+    contact = a_plain_contact(exo.erp)
+    delete_record(
+        exo.store, exo.hub_contact(contact["SEQNO"], contact["ACCNO"]).id, clock=exo.clock
+    )
+    exo.sync()
+    row = exo.erp.contact(contact["SEQNO"])
+    assert row is not None and row["ISACTIVE"] == "N"
+
+
+def test_s000_08_same_name_under_the_same_customer_is_linked_not_duplicated(exo: ExoWorld) -> None:
+    exo.sync()
+    contact = a_plain_contact(exo.erp)
+    accno = contact["ACCNO"]
+    company = exo.hub_company(accno)
+    # The rep adds the person in the app; head office adds them in the ERP, spelled loosely.
+    hub_id = create_record(
+        exo.store,
+        "person",
+        {"company": company.id, "first_name": "Hemi", "last_name": "Walker", "kind": "contact"},
+        clock=exo.clock,
+    )
+    exo.erp.add_contact(accno, FIRSTNAME="  hemi ", LASTNAME="WALKER", ISACTIVE="Y")
+    exo.sync(push=False)
+    exo.sync()
+    hemis = [
+        c for c in exo.erp.contacts_of(accno) if str(c["LASTNAME"]).strip().lower() == "walker"
+    ]
+    assert len(hemis) == 1
+    linked = queries.find_record(exo.store, f"erp:person:{hemis[0]['SEQNO']}@{accno}")
+    assert linked == hub_id
+    # The same name under another customer is a different person.
+    other = a_plain_contact(exo.erp, 3)
+    assert other["ACCNO"] != accno
+    exo.erp.add_contact(other["ACCNO"], FIRSTNAME="Hemi", LASTNAME="Walker", ISACTIVE="Y")
+    exo.sync()
+    assert len([k for k in exo.contact_link_keys()]) == len(set(exo.contact_link_keys()))
+    with exo.store.transaction() as conn:
+        assert bookkeeping.open_conflicts(conn) == []
+
+
+def test_s000_09_a_shared_erp_contact_becomes_one_hub_contact_per_customer(exo: ExoWorld) -> None:
+    exo.sync()
+    shared = exo.erp.shared_contacts()[0]
+    accounts = [
+        a for a in range(1, 13) if any(c["SEQNO"] == shared for c in exo.erp.contacts_of(a))
+    ]
+    assert len(accounts) >= 2
+    copies = [exo.hub_contact(shared, a) for a in accounts]
+    assert len({c.id for c in copies}) == len(accounts)
+    assert {c.data["company"] for c in copies} == {exo.hub_company(a).id for a in accounts}
+    # An ERP edit to the shared contact reaches every copy.
+    exo.erp.update_contact(shared, MOBILE="021 555 0199")
+    exo.sync()
+    assert {exo.hub_contact(shared, a).data["mobile"] for a in accounts} == {"+64215550199"}
+    # An edit to one copy in the app writes back to the shared ERP contact, then reaches the others.
+    edit_record(exo.store, copies[0].id, {"job_title": "Shared buyer"}, clock=exo.clock)
+    exo.sync()
+    assert exo.erp.contact(shared)["TITLE"] == "Shared buyer"  # type: ignore[index]
+    exo.sync()
+    assert {exo.hub_contact(shared, a).data["job_title"] for a in accounts} == {"Shared buyer"}
+    assert len(sync_service.enabled_systems(exo.config)) == 1

@@ -1,0 +1,163 @@
+"""Known failure modes: crashes between steps, concurrent edits, lost link state."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import delete, func, select
+
+from accord.clock import ManualClock
+from accord.connectors.memory import MemoryConnector
+from accord.engine import SyncContext, sync
+from accord.service.records import create_record, delete_record, edit_record
+from accord.store import HubStore, bookkeeping, links, records
+from accord.store.schema import conflicts as conflicts_table
+from accord.store.schema import links as links_table
+from accord.store.schema import records as records_table
+from tests.support import memory_profile, run_sync
+
+
+class CrashError(Exception):
+    """Stands in for the process dying at a named step."""
+
+
+def crash_at(step: str) -> object:
+    def checkpoint(name: str) -> None:
+        if name == step:
+            raise CrashError(step)
+
+    return checkpoint
+
+
+def _system(clock: ManualClock) -> MemoryConnector:
+    system = MemoryConnector("crm", clock=clock)
+    acme = system.put("company", None, {"code": "A1", "name": "Acme", "active": True})
+    system.put("person", None, {"company_key": acme, "first": "Ann", "last": "Lee", "active": True})
+    return system
+
+
+def _person(store: HubStore, key: str = "1") -> int:
+    with store.transaction() as conn:
+        return links.by_external(conn, "crm", "person", [key])[key].hub_id
+
+
+def _count(store: HubStore, table: object) -> int:
+    with store.transaction() as conn:
+        return int(conn.execute(select(func.count()).select_from(table)).scalar_one())  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("step", ["push.after_apply", "push.before_position"])
+def test_crash_after_writing_to_the_system_before_the_base_is_saved(
+    store: HubStore, clock: ManualClock, step: str
+) -> None:
+    system, profile = _system(clock), memory_profile()
+    run_sync(store, system, profile, clock)
+    edit_record(store, _person(store), {"job_title": "Buyer"}, clock=clock)
+    with store.transaction() as conn:
+        company = links.by_external(conn, "crm", "company", ["1"])["1"].hub_id
+    create_record(
+        store, "person", {"company": company, "first_name": "Bo", "last_name": "Ng"}, clock=clock
+    )
+    ctx = SyncContext(store, system, profile, "crm", clock, checkpoint=crash_at(step))  # type: ignore[arg-type]
+    with pytest.raises(CrashError):
+        sync(ctx)
+    assert system.get("person", "1")["title"] == "Buyer"  # type: ignore[index]
+    run_sync(store, system, profile, clock)
+    plan = run_sync(store, system, profile, clock)
+    people = sorted(r.values["first"] for r in system.tables["person"].rows.values())
+    assert people == ["Ann", "Bo"]  # no duplicate create
+    assert _count(store, conflicts_table) == 0  # our own write is not a conflict
+    assert plan.writes == 0
+
+
+def test_crash_mid_pull_rereads_the_batch_and_duplicates_nothing(
+    store: HubStore, clock: ManualClock
+) -> None:
+    system, profile = _system(clock), memory_profile()
+    ctx = SyncContext(
+        store, system, profile, "crm", clock, checkpoint=crash_at("pull.batch.before_cursor")
+    )  # type: ignore[arg-type]
+    with pytest.raises(CrashError):
+        sync(ctx)
+    assert _count(store, records_table) == 0  # the batch rolled back whole
+    run_sync(store, system, profile, clock)
+    assert _count(store, records_table) == 2
+    with store.transaction() as conn:
+        runs = bookkeeping.recent_runs(conn)
+    assert [r.status for r in runs] == ["ok", "failed"]  # an exception, unlike a kill, is seen
+
+
+def test_edit_on_one_side_against_delete_on_the_other_keeps_the_edit(
+    store: HubStore, clock: ManualClock
+) -> None:
+    system, profile = _system(clock), memory_profile()
+    run_sync(store, system, profile, clock)
+    person = _person(store)
+    # Hub deletes, the system edits: the edit wins and the hub record comes back.
+    delete_record(store, person, clock=clock)
+    system.put("person", "1", {"title": "Director"})
+    run_sync(store, system, profile, clock)
+    with store.transaction() as conn:
+        record = records.get(conn, person)
+        shown = bookkeeping.list_conflicts(conn)
+    assert record is not None and not record.deleted and record.data["job_title"] == "Director"
+    assert any("edit is kept" in c.reason for c in shown)
+    # The system deletes, the hub edits: the hub keeps the record and the edit.
+    edit_record(store, person, {"job_title": "Chair"}, clock=clock)
+    system.remove("person", "1")
+    run_sync(store, system, profile, clock)
+    with store.transaction() as conn:
+        record = records.get(conn, person)
+        shown = bookkeeping.list_conflicts(conn)
+    assert record is not None and not record.deleted and record.data["job_title"] == "Chair"
+    assert record.data["active"] is True
+    assert any("edited in the hub" in c.reason for c in shown)
+
+
+def test_a_record_changed_while_the_run_reads_it_is_not_overwritten_stale(
+    store: HubStore, clock: ManualClock
+) -> None:
+    system, profile = _system(clock), memory_profile()
+    run_sync(store, system, profile, clock)
+    edit_record(store, _person(store), {"job_title": "Buyer"}, clock=clock)
+
+    def edit_in_between(step: str) -> None:
+        if step == "push.before_apply":
+            system.put("person", "1", {"title": "Owner"})  # someone edits the system now
+
+    sync(SyncContext(store, system, profile, "crm", clock, checkpoint=edit_in_between))
+    assert system.get("person", "1")["title"] == "Owner"  # type: ignore[index]
+    with store.transaction() as conn:
+        errors = bookkeeping.open_errors(conn, "crm")
+    assert errors and "changed in the system while syncing" in errors[0].message
+    # The next run merges it by the policy (field-level: the later system edit wins).
+    run_sync(store, system, profile, clock)
+    person = _person(store)
+    with store.transaction() as conn:
+        record = records.get(conn, person)
+        assert bookkeeping.open_errors(conn, "crm") == []
+    assert record is not None and record.data["job_title"] == "Owner"
+
+
+def test_lost_link_state_deletes_nothing_and_differences_become_conflicts(
+    store: HubStore, clock: ManualClock
+) -> None:
+    system, profile = _system(clock), memory_profile()
+    run_sync(store, system, profile, clock)
+    person = _person(store)
+    edit_record(store, person, {"job_title": "Buyer"}, clock=clock)
+    system.put("person", "1", {"title": "Owner"})
+    with store.transaction() as conn:
+        conn.execute(delete(links_table))
+        bookkeeping.set_cursor(conn, "crm", "person", pull_cursor="0", push_seq=0)
+        bookkeeping.set_cursor(conn, "crm", "company", pull_cursor="0", push_seq=0)
+    run_sync(store, system, profile, clock)
+    assert _count(store, records_table) == 2  # matched, not duplicated
+    assert len(system.tables["person"].rows) == 1
+    assert system.get("person", "1")["title"] == "Owner"  # type: ignore[index]
+    with store.transaction() as conn:
+        record = records.get(conn, person)
+        held = bookkeeping.open_conflicts(conn, "crm")
+    assert record is not None and record.data["job_title"] == "Buyer"
+    assert [(c.field, c.hub_value, c.system_value) for c in held] == [
+        ("job_title", "Buyer", "Owner")
+    ]

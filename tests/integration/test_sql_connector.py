@@ -1,0 +1,597 @@
+"""SqlConnector against real databases: SQLite files, and PostgreSQL when configured."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import (
+    CHAR,
+    Column,
+    DateTime,
+    Engine,
+    Identity,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    UniqueConstraint,
+    create_engine,
+    event,
+    func,
+    insert,
+    select,
+    update,
+)
+
+from accord.clock import ManualClock, to_iso
+from accord.connectors.base import Connector, ExternalRecord, Operation
+from accord.connectors.sql import FULL_SCAN, FanOut, SqlConnector, TableSpec
+from accord.errors import ConfigError, TransientError
+from accord.store.database import make_engine
+
+T0 = datetime(2026, 3, 2, 9, 0)  # naive UTC, as the ERP stores it
+
+metadata = MetaData()
+t_contacts = Table(
+    "CONTACTS",
+    metadata,
+    Column("SEQNO", Integer, Identity(), primary_key=True),
+    Column("FIRSTNAME", String(30)),
+    Column("EMAIL", String(60)),
+    Column("ISACTIVE", CHAR(1)),
+    Column("LAST_UPDATED", DateTime),
+    UniqueConstraint("EMAIL"),
+)
+t_links = Table(
+    "DR_CONTACTS",
+    metadata,
+    Column("SEQNO", Integer, Identity(), primary_key=True),
+    Column("ACCNO", Integer, nullable=False),
+    Column("CONTACT_SEQNO", Integer, nullable=False),
+    Column("DEFCONTACT", CHAR(1)),
+)
+t_notes = Table(  # no modified column: hash mode
+    "NOTES",
+    metadata,
+    Column("ID", Integer, Identity(), primary_key=True),
+    Column("BODY", String(100)),
+)
+t_items = Table(  # an integer row version
+    "ITEMS",
+    metadata,
+    Column("ID", Integer, Identity(), primary_key=True),
+    Column("NAME", String(30)),
+    Column("ROWV", Integer),
+)
+t_marked = Table(
+    "MARKED",
+    metadata,
+    Column("SEQNO", Integer, Identity(), primary_key=True),
+    Column("NAME", String(30)),
+    Column("ACCORD_MARKER", String(64)),
+    Column("LAST_UPDATED", DateTime),
+)
+
+CONTACT_COLUMNS = ("FIRSTNAME", "EMAIL", "ISACTIVE")
+CONTACTS_SPEC = TableSpec("contacts", "CONTACTS", "SEQNO", CONTACT_COLUMNS, modified="LAST_UPDATED")
+PAIRS_SPEC = TableSpec(
+    "account_contacts",
+    "CONTACTS",
+    "SEQNO",
+    CONTACT_COLUMNS,
+    modified="LAST_UPDATED",
+    fan_out=FanOut("DR_CONTACTS", "ACCNO", "CONTACT_SEQNO", ("DEFCONTACT",)),
+)
+NOTES_SPEC = TableSpec("notes", "NOTES", "ID", ("BODY",))
+ITEMS_SPEC = TableSpec("items", "ITEMS", "ID", ("NAME",), rowversion="ROWV")
+MARKED_SPEC = TableSpec(
+    "marked", "MARKED", "SEQNO", ("NAME",), modified="LAST_UPDATED", marker="ACCORD_MARKER"
+)
+ALL_SPECS = [CONTACTS_SPEC, PAIRS_SPEC, NOTES_SPEC, ITEMS_SPEC, MARKED_SPEC]
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'erp.db'}"
+    return str(request.getfixturevalue("pg_schema_url"))
+
+
+@pytest.fixture
+def erp(db_url: str) -> Iterator[Engine]:
+    """The ERP's own engine: what its users write through."""
+    engine = make_engine(db_url)
+    metadata.create_all(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def connect(db_url: str, erp: Engine) -> Iterator[Callable[..., SqlConnector]]:
+    opened: list[SqlConnector] = []
+
+    def open_(
+        specs: list[TableSpec] | None = None, clock: ManualClock | None = None
+    ) -> SqlConnector:
+        connector = SqlConnector("erp", db_url, specs or ALL_SPECS, clock or ManualClock())
+        opened.append(connector)
+        return connector
+
+    yield open_
+    for connector in opened:
+        connector.close()
+
+
+def pk(table: Table) -> Column[Any]:
+    (column,) = table.primary_key.columns
+    return column
+
+
+def add(engine: Engine, table: Table, *rows: dict[str, Any]) -> list[int]:
+    with engine.begin() as conn:
+        keys = [conn.execute(insert(table).values(row)).inserted_primary_key for row in rows]
+    return [int(key[0]) for key in keys if key is not None]
+
+
+def contact(n: int, at: datetime | None = T0, **extra: Any) -> dict[str, Any]:
+    return {
+        "FIRSTNAME": f"Ann{n}",
+        "EMAIL": f"ann{n}@example.com",
+        "ISACTIVE": "Y",
+        "LAST_UPDATED": at,
+        **extra,
+    }
+
+
+def read_all(
+    connector: SqlConnector, entity: str, cursor: str | None = None, batch: int = 100
+) -> tuple[list[ExternalRecord], str | None]:
+    records: list[ExternalRecord] = []
+    for chunk in connector.read_changes(entity, cursor, batch):
+        records += chunk.records
+        cursor = chunk.cursor
+    return records, cursor
+
+
+def test_is_a_connector_with_declared_entities_and_capabilities(
+    connect: Callable[..., SqlConnector],
+) -> None:
+    connector = connect()
+    assert isinstance(connector, Connector)
+    assert list(connector.entities()) == [s.name for s in ALL_SPECS]
+    contacts, notes, marked = (connector.capabilities(e) for e in ("contacts", "notes", "marked"))
+    assert contacts.modified_time and contacts.conditional_update and contacts.list_keys
+    assert not contacts.idempotent_create and marked.idempotent_create
+    assert not notes.modified_time
+
+
+def test_reads_everything_then_the_changes_since_the_cursor(
+    erp: Engine, connect: Callable[..., SqlConnector]
+) -> None:
+    k1, k2, k3 = add(
+        erp,
+        t_contacts,
+        contact(1, T0),
+        contact(2, T0 + timedelta(minutes=10)),
+        contact(3, T0 + timedelta(minutes=20)),
+    )
+    connector = connect()
+    first, cursor = read_all(connector, "contacts")
+    assert [r.key for r in first] == [str(k1), str(k2), str(k3)]
+    assert first[0].values == {"FIRSTNAME": "Ann1", "EMAIL": "ann1@example.com", "ISACTIVE": "Y"}
+    assert first[0].modified_at == "2026-03-02T09:00:00.000000Z"
+    assert cursor is not None and json.loads(cursor) == {
+        "t": "2026-03-02T09:20:00.000000Z",
+        "k": [k3],
+    }
+
+    with erp.begin() as conn:
+        later = T0 + timedelta(hours=1)
+        conn.execute(
+            update(t_contacts)
+            .where(pk(t_contacts) == k1)
+            .values(FIRSTNAME="Anne", LAST_UPDATED=later)
+        )
+    (k4,) = add(erp, t_contacts, contact(4, T0 + timedelta(hours=1, minutes=5)))
+    again, _ = read_all(connector, "contacts", cursor)
+    # Row 3 lies within the overlap window: re-read with an unchanged version, which the
+    # engine skips. Row 2 lies before the window.
+    assert [r.key for r in again] == [str(k3), str(k1), str(k4)]
+    assert again[0].version == first[2].version
+    assert again[1].values["FIRSTNAME"] == "Anne"
+
+    strict = connect([TableSpec(**{**CONTACTS_SPEC.__dict__, "overlap_seconds": 0})])
+    assert [r.key for r in read_all(strict, "contacts", cursor)[0]] == [str(k1), str(k4)]
+
+
+def test_rows_sharing_one_modified_time_are_all_read(
+    erp: Engine, connect: Callable[..., SqlConnector]
+) -> None:
+    with erp.begin() as conn:
+        conn.execute(insert(t_contacts), [contact(n) for n in range(3000)])
+    connector = connect()
+    statements: list[str] = []
+    event.listen(
+        connector.engine, "before_cursor_execute", lambda *args: statements.append(args[2])
+    )
+    batches = list(connector.read_changes("contacts", None, 100))
+    keys = [r.key for batch in batches for r in batch.records]
+    assert len(keys) == 3000 == len(set(keys))
+    assert all(len(batch.records) == 100 for batch in batches)
+    # Keyset paging: one query per batch, plus the empty query for unstamped rows and the
+    # last short one; never a growing OFFSET.
+    selects = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
+    assert len(selects) == 32
+
+    # Resuming strictly after a batch (no overlap) reads exactly the rest.
+    strict = connect([TableSpec(**{**CONTACTS_SPEC.__dict__, "overlap_seconds": 0})])
+    rest, _ = read_all(strict, "contacts", batches[9].cursor, 100)
+    assert [r.key for r in rest] == keys[1000:]
+
+
+def test_a_row_stamped_minutes_before_the_cursor_is_still_read(
+    erp: Engine, connect: Callable[..., SqlConnector]
+) -> None:
+    add(erp, t_contacts, contact(1, T0), contact(2, T0 + timedelta(minutes=1)))
+    connector = connect()
+    _, cursor = read_all(connector, "contacts")
+    # Committed late by a client whose clock runs two minutes behind the cursor's time.
+    (late,) = add(erp, t_contacts, contact(3, T0 - timedelta(minutes=1)))
+    again, _ = read_all(connector, "contacts", cursor)
+    assert str(late) in [r.key for r in again]
+
+
+def test_rows_without_a_modified_time_are_read_on_the_first_run(
+    erp: Engine, connect: Callable[..., SqlConnector]
+) -> None:
+    unstamped, stamped = add(erp, t_contacts, contact(1, None), contact(2, T0))
+    connector = connect()
+    records, cursor = read_all(connector, "contacts", batch=1)
+    assert [r.key for r in records] == [str(unstamped), str(stamped)]
+    assert records[0].modified_at is None and records[0].version is not None
+    assert [r.key for r in read_all(connector, "contacts", cursor)[0]] == [str(stamped)]
+
+
+def test_version_changes_when_content_changes_within_one_modified_time(
+    erp: Engine, connect: Callable[..., SqlConnector]
+) -> None:
+    (key,) = add(erp, t_contacts, contact(1))
+    connector = connect()
+    (before,) = connector.read_by_keys("contacts", [str(key)])
+    with erp.begin() as conn:  # a coarse clock: same LAST_UPDATED, new content
+        conn.execute(update(t_contacts).where(pk(t_contacts) == key).values(EMAIL="new@x.org"))
+    (after,) = connector.read_by_keys("contacts", [str(key)])
+    assert after.modified_at == before.modified_at
+    assert before.version and after.version and before.version != after.version
+    assert after.version.startswith(f"{before.modified_at}|")
+
+
+def test_writes_return_the_version_a_later_read_sees(
+    erp: Engine, connect: Callable[..., SqlConnector]
+) -> None:
+    clock = ManualClock(datetime(2026, 3, 2, 12, 0, tzinfo=UTC))
+    connector = connect(clock=clock)
+    created = connector.apply(
+        "contacts",
+        [Operation("create", None, {"FIRSTNAME": f"N{n}", "EMAIL": f"n{n}@x"}) for n in range(5)],
+    )
+    assert all(r.ok for r in created)
+    keys = [r.key for r in created]
+    read = {r.key: r for r in read_all(connector, "contacts")[0]}
+    assert list(read) == keys  # generated keys come back in the order of the operations
+    assert [read[k].values["FIRSTNAME"] for k in keys if k] == [f"N{n}" for n in range(5)]
+    assert all(read[r.key].version == r.version for r in created if r.key)
+    assert created[0].modified_at == "2026-03-02T12:00:00.000000Z"
+
+    clock.advance(timedelta(minutes=5))
+    (updated,) = connector.apply(
+        "contacts",
+        [Operation("update", keys[0], {"FIRSTNAME": "Z"}, expected_version=created[0].version)],
+    )
+    (fresh,) = connector.read_by_keys("contacts", [str(keys[0])])
+    assert updated.ok and updated.version == fresh.version != created[0].version
+    assert updated.modified_at == fresh.modified_at == "2026-03-02T12:05:00.000000Z"
+
+
+def test_stale_update_is_refused_and_writes_nothing(
+    erp: Engine, connect: Callable[..., SqlConnector]
+) -> None:
+    (key,) = add(erp, t_contacts, contact(1))
+    connector = connect()
+    (seen,) = connector.read_by_keys("contacts", [str(key)])
+    with erp.begin() as conn:  # someone in the ERP edits it meanwhile
+        conn.execute(update(t_contacts).where(pk(t_contacts) == key).values(FIRSTNAME="Erp"))
+    (result,) = connector.apply(
+        "contacts",
+        [Operation("update", str(key), {"FIRSTNAME": "Hub"}, expected_version=seen.version)],
+    )
+    assert not result.ok and result.stale and result.error == "changed since read"
+    with erp.connect() as conn:
+        assert conn.scalar(select(t_contacts.c.FIRSTNAME)) == "Erp"
+
+
+def test_over_long_value_is_refused_naming_the_column_while_the_others_succeed(
+    erp: Engine, connect: Callable[..., SqlConnector]
+) -> None:
+    (key,) = add(erp, t_contacts, contact(1))
+    connector = connect()
+    results = connector.apply(
+        "contacts",
+        [
+            Operation("create", None, {"FIRSTNAME": "Bo", "EMAIL": "bo@x"}),
+            Operation("create", None, {"FIRSTNAME": "x" * 31, "EMAIL": "long@x"}),
+            Operation("update", str(key), {"EMAIL": "y" * 61}),
+            Operation("update", str(key), {"ISACTIVE": "N"}),
+            Operation("update", str(key), {"FAX": "1"}),
+        ],
+    )
+    assert [r.ok for r in results] == [True, False, False, True, False]
+    assert results[1].field == "FIRSTNAME"
+    assert results[1].error == "FIRSTNAME holds at most 30 characters, got 31"
+    assert results[2].field == "EMAIL"
+    assert results[2].error == "EMAIL holds at most 60 characters, got 61"
+    assert results[4].field == "FAX" and "FAX" in (results[4].error or "")
+    with erp.connect() as conn:
+        assert conn.scalar(select(func.count()).select_from(t_contacts)) == 2
+        assert conn.scalar(select(t_contacts.c.ISACTIVE).where(pk(t_contacts) == key)) == "N"
+
+
+def test_a_database_refusal_fails_only_its_own_record(
+    erp: Engine, connect: Callable[..., SqlConnector]
+) -> None:
+    add(erp, t_contacts, contact(1))
+    connector = connect()
+    results = connector.apply(
+        "contacts",
+        [
+            Operation("create", None, {"FIRSTNAME": "A", "EMAIL": "a@x"}),
+            Operation("create", None, {"FIRSTNAME": "B", "EMAIL": "ann1@example.com"}),
+            Operation("create", None, {"FIRSTNAME": "C", "EMAIL": "c@x"}),
+        ],
+    )
+    assert [r.ok for r in results] == [True, False, True]
+    assert "unique" in (results[1].error or "").lower()
+    assert results[0].key and results[2].key
+    got = connector.read_by_keys("contacts", [results[0].key, results[2].key])
+    assert [r.values["FIRSTNAME"] for r in got] == ["A", "C"]
+
+
+def test_create_with_a_marker_is_idempotent(
+    erp: Engine, connect: Callable[..., SqlConnector]
+) -> None:
+    connector = connect()
+    first = connector.apply("marked", [Operation("create", None, {"NAME": "A"}, marker="m-1")])
+    again = connector.apply(
+        "marked",
+        [
+            Operation("create", None, {"NAME": "A"}, marker="m-1"),
+            Operation("create", None, {"NAME": "B"}, marker="m-2"),
+            Operation("create", None, {"NAME": "B"}, marker="m-2"),
+        ],
+    )
+    assert first[0].ok and again[0] == first[0]
+    assert again[1].ok and again[2].key == again[1].key != first[0].key
+    with erp.connect() as conn:
+        assert conn.scalar(select(func.count()).select_from(t_marked)) == 2
+        stored = conn.scalar(select(t_marked.c.ACCORD_MARKER).where(t_marked.c.NAME == "B"))
+        assert stored == "m-2"
+
+
+def test_fan_out_exposes_one_record_per_link_and_shares_child_columns(
+    erp: Engine, connect: Callable[..., SqlConnector]
+) -> None:
+    c1, c2 = add(erp, t_contacts, contact(1), contact(2, T0 + timedelta(minutes=1)))
+    add(
+        erp,
+        t_links,
+        {"ACCNO": 10, "CONTACT_SEQNO": c1, "DEFCONTACT": "Y"},
+        {"ACCNO": 20, "CONTACT_SEQNO": c1, "DEFCONTACT": "N"},
+        {"ACCNO": 10, "CONTACT_SEQNO": c2, "DEFCONTACT": "N"},
+    )
+    connector = connect()
+    records, _ = read_all(connector, "account_contacts")
+    assert [r.key for r in records] == [f"{c1}@10", f"{c1}@20", f"{c2}@10"]
+    assert records[0].values == {
+        "FIRSTNAME": "Ann1",
+        "EMAIL": "ann1@example.com",
+        "ISACTIVE": "Y",
+        "ACCNO": 10,
+        "DEFCONTACT": "Y",
+    }
+    assert records[0].version != records[1].version  # the link row is part of the hash
+    assert sorted(connector.list_keys("account_contacts")) == sorted(r.key for r in records)
+
+    results = connector.apply(
+        "account_contacts",
+        [
+            Operation(
+                "update",
+                f"{c1}@10",
+                {"FIRSTNAME": "Anna", "DEFCONTACT": "N"},
+                expected_version=records[0].version,
+            ),
+            Operation("update", f"{c1}@20", {"DEFCONTACT": "Y"}),
+        ],
+    )
+    assert all(r.ok for r in results)
+    pair10, pair20 = connector.read_by_keys("account_contacts", [f"{c1}@10", f"{c1}@20"])
+    assert pair10.values["FIRSTNAME"] == pair20.values["FIRSTNAME"] == "Anna"
+    assert (pair10.values["DEFCONTACT"], pair20.values["DEFCONTACT"]) == ("N", "Y")
+    assert results[1].version == pair20.version
+
+    (created,) = connector.apply(
+        "account_contacts",
+        [Operation("create", None, {"FIRSTNAME": "New", "EMAIL": "new@x", "ACCNO": 30})],
+    )
+    assert created.ok and created.key and created.key.endswith("@30")
+    (removed,) = connector.apply("account_contacts", [Operation("delete", f"{c1}@20", {})])
+    assert removed.ok
+    assert sorted(connector.list_keys("account_contacts")) == sorted(
+        [f"{c1}@10", f"{c2}@10", created.key]
+    )
+    missing_parent = connector.apply(
+        "account_contacts", [Operation("create", None, {"FIRSTNAME": "X"})]
+    )
+    assert not missing_parent[0].ok and missing_parent[0].field == "ACCNO"
+
+
+def test_delete_removes_the_row_and_a_missing_row_is_reported(
+    erp: Engine, connect: Callable[..., SqlConnector]
+) -> None:
+    k1, k2 = add(erp, t_contacts, contact(1), contact(2))
+    connector = connect()
+    results = connector.apply(
+        "contacts", [Operation("delete", str(k1)), Operation("delete", "999999")]
+    )
+    assert results[0].ok and results[0].key == str(k1)
+    assert not results[1].ok and "999999" in (results[1].error or "")
+    assert list(connector.list_keys("contacts")) == [str(k2)]
+    (update_missing,) = connector.apply(
+        "contacts", [Operation("update", "999999", {"FIRSTNAME": "x"})]
+    )
+    assert not update_missing.ok and "no contacts" in (update_missing.error or "")
+
+
+def test_list_keys_streams_every_key(erp: Engine, connect: Callable[..., SqlConnector]) -> None:
+    with erp.begin() as conn:
+        conn.execute(insert(t_notes), [{"BODY": f"note {n}"} for n in range(12_000)])
+    keys = list(connect().list_keys("notes"))
+    assert len(keys) == 12_000 == len(set(keys))
+
+
+def test_read_by_keys_returns_one_result_per_key_in_order(
+    erp: Engine, connect: Callable[..., SqlConnector]
+) -> None:
+    k1, k2 = add(erp, t_contacts, contact(1), contact(2))
+    connector = connect()
+    wanted = [str(k2), "424242", "not-a-number", str(k1)]
+    records = connector.read_by_keys("contacts", wanted)
+    assert [r.key for r in records] == wanted
+    assert [r.deleted for r in records] == [False, True, True, False]
+    assert records[1].values == {} and records[0].values["FIRSTNAME"] == "Ann2"
+    many = connector.read_by_keys("contacts", [str(n) for n in range(1, 1300)])
+    assert len(many) == 1299 and sum(not r.deleted for r in many) == 2
+
+
+def test_hash_mode_scans_the_whole_table_every_time(
+    erp: Engine, connect: Callable[..., SqlConnector]
+) -> None:
+    add(erp, t_notes, *({"BODY": f"note {n}"} for n in range(25)))
+    connector = connect()
+    batches = list(connector.read_changes("notes", None, 10))
+    assert [len(b.records) for b in batches] == [10, 10, 5]
+    assert [b.cursor for b in batches] == [None, None, FULL_SCAN]
+    first = batches[0].records[0]
+    assert first.modified_at is None and first.version and len(first.version) == 16
+    with erp.begin() as conn:
+        conn.execute(update(t_notes).where(pk(t_notes) == int(first.key)).values(BODY="changed"))
+    again = list(connector.read_changes("notes", FULL_SCAN, 10))
+    assert sum(len(b.records) for b in again) == 25
+    assert again[0].records[0].version != first.version
+
+
+def test_rowversion_mode_reads_rows_after_the_cursor_version(
+    erp: Engine, connect: Callable[..., SqlConnector]
+) -> None:
+    k1, k2 = add(erp, t_items, {"NAME": "a", "ROWV": 5}, {"NAME": "b", "ROWV": 6})
+    connector = connect()
+    records, cursor = read_all(connector, "items")
+    assert [r.key for r in records] == [str(k1), str(k2)]
+    assert cursor is not None and json.loads(cursor) == {"v": 6, "k": [k2]}
+    assert records[0].version and records[0].version.startswith("5|")
+    assert read_all(connector, "items", cursor)[0] == []
+    with erp.begin() as conn:
+        conn.execute(update(t_items).where(pk(t_items) == k1).values(NAME="A", ROWV=7))
+    assert [r.key for r in read_all(connector, "items", cursor)[0]] == [str(k1)]
+    (result,) = connector.apply("items", [Operation("update", str(k2), {"NAME": "B"})])
+    assert result.ok and result.version and result.version.startswith("7|")
+
+
+def test_undeclared_columns_and_tables_are_configuration_errors(db_url: str, erp: Engine) -> None:
+    bad_column = TableSpec("contacts", "CONTACTS", "SEQNO", ("FIRSTNAME", "DEPARTMENT"))
+    with pytest.raises(ConfigError, match="CONTACTS has no column DEPARTMENT"):
+        SqlConnector("erp", db_url, [bad_column])
+    with pytest.raises(ConfigError, match="NOPE does not exist"):
+        SqlConnector("erp", db_url, [TableSpec("x", "NOPE", "ID", ())])
+
+
+def test_close_leaves_a_given_engine_open(erp: Engine, db_url: str) -> None:
+    connector = SqlConnector("erp", db_url, [NOTES_SPEC], engine=erp)
+    connector.close()
+    with erp.connect() as conn:  # still usable
+        assert conn.scalar(select(func.count()).select_from(t_notes)) == 0
+
+
+def test_modified_at_is_iso_utc(erp: Engine, connect: Callable[..., SqlConnector]) -> None:
+    add(erp, t_contacts, contact(1, datetime(2026, 3, 2, 9, 0, 0, 123456)))
+    (record,) = read_all(connect(), "contacts")[0]
+    assert record.modified_at == to_iso(datetime(2026, 3, 2, 9, 0, 0, 123456, tzinfo=UTC))
+
+
+def test_a_plain_sqlite_engine_keeps_checks_and_writes_in_one_transaction(tmp_path: Path) -> None:
+    # Without make_engine's BEGIN handling, pysqlite opens no transaction before a SELECT;
+    # the connector must still roll a failed batch back before redoing it row by row.
+    engine = create_engine(f"sqlite:///{tmp_path / 'plain.db'}")
+    metadata.create_all(engine)
+    (key,) = add(engine, t_contacts, contact(1))
+    connector = SqlConnector("erp", "unused", [CONTACTS_SPEC], engine=engine)
+    (seen,) = connector.read_by_keys("contacts", [str(key)])
+    results = connector.apply(
+        "contacts",
+        [
+            Operation("create", None, {"FIRSTNAME": "A", "EMAIL": "a@x"}),
+            Operation("update", str(key), {"FIRSTNAME": "B"}, expected_version=seen.version),
+            Operation("create", None, {"FIRSTNAME": "C", "EMAIL": "ann1@example.com"}),
+        ],
+    )
+    assert [r.ok for r in results] == [True, True, False]
+    with engine.connect() as conn:
+        names = conn.scalars(select(t_contacts.c.FIRSTNAME).order_by(t_contacts.c.SEQNO)).all()
+    assert names == ["B", "A"]
+    connector.close()
+    engine.dispose()
+
+
+def test_a_locked_database_raises_a_transient_error(tmp_path: Path) -> None:
+    path = tmp_path / "locked.db"
+    engine = create_engine(f"sqlite:///{path}", connect_args={"timeout": 0.1})
+    metadata.create_all(engine)
+    (key,) = add(engine, t_contacts, contact(1))
+    connector = SqlConnector("erp", "unused", [CONTACTS_SPEC], engine=engine)
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(TransientError) as raised:
+            connector.apply("contacts", [Operation("update", str(key), {"FIRSTNAME": "x"})])
+        assert raised.value.system == "erp" and raised.value.entity == "contacts"
+        assert "locked" in str(raised.value)
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+        engine.dispose()
+
+
+def test_an_unreachable_database_raises_a_transient_error() -> None:
+    with pytest.raises(TransientError):
+        SqlConnector("erp", "postgresql://postgres@127.0.0.1:1/none", [NOTES_SPEC])
+
+
+def test_a_fan_out_create_needs_a_valid_parent_key(
+    erp: Engine, connect: Callable[..., SqlConnector]
+) -> None:
+    results = connect().apply(
+        "account_contacts",
+        [
+            Operation("create", None, {"FIRSTNAME": "X"}),
+            Operation("create", None, {"FIRSTNAME": "Y", "ACCNO": "not-a-number"}),
+            Operation("create", None, {"FIRSTNAME": "Z", "ACCNO": "40"}),
+        ],
+    )
+    assert [(r.ok, r.field) for r in results] == [(False, "ACCNO"), (False, "ACCNO"), (True, None)]
+    assert results[2].key and results[2].key.endswith("@40")
