@@ -103,6 +103,16 @@ class Pull:
     def _process(self, conn: Connection, batch: Sequence[ExternalRecord]) -> None:
         ctx = self.ctx
         known = links.by_external(conn, ctx.system, self.entity, [r.key for r in batch])
+        reused = [
+            r.key
+            for r in batch
+            if not r.deleted and r.key in known and known[r.key].state == "tombstone"
+        ]
+        if reused:
+            # A key seen again after its record was deleted names a new record.
+            links.release_external_ids(conn, ctx.system, self.entity, reused)
+            for key in reused:
+                del known[key]
         incoming = self._map(conn, batch)
         candidates = self._match_candidates(
             conn,
@@ -159,10 +169,6 @@ class Pull:
                     PlannedChange("hub", self.entity, "link", self._label(hub[target].data))
                 )
                 self._merge(item, new_link, hub[target], writes, changed_links, conflicts, first)
-                continue
-            if link is not None and link.state == "tombstone":
-                self._merge(item, link, hub[link.hub_id], writes, changed_links, conflicts, False)
-                link.state = "active"
                 continue
             if self.emap.create_in_hub == "auto":
                 self._create(conn, item, writes, changed_links)

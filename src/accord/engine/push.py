@@ -314,6 +314,12 @@ class Push:
             link.sending = None
             saved.append(link)
             done.append(item.record.id)
+        created = [
+            o.link.external_id
+            for o in outgoing
+            if o.operation.kind == "create" and o.link.external_id
+        ]
+        links.release_external_ids(conn, ctx.system, self.entity, created)
         links.save(conn, saved, at)
         bookkeeping.add_errors(conn, errors, ctx.run_id, at)
         bookkeeping.resolve_errors(

@@ -14,10 +14,23 @@ from accord.store import HubStore
 
 
 def enabled_systems(config: Config, names: Iterable[str] = ()) -> list[str]:
-    chosen = list(names) or list(config.systems)
-    for name in chosen:
-        config.system(name)
-    return [n for n in chosen if config.systems[n].sync != "off"]
+    """The systems to sync: those named (each must be enabled), or every enabled one."""
+    named = list(names)
+    for name in named:
+        if config.system(name).sync == "off":
+            raise ConfigError(
+                'sync is off for this system; set sync = "two-way" or "import" to enable it',
+                system=name,
+            )
+    if named:
+        return named
+    enabled = [n for n, s in config.systems.items() if s.sync != "off"]
+    if not enabled:
+        raise ConfigError(
+            "no system has sync enabled: set sync = \"two-way\" or \"import\" for one in"
+            f" {config.path or 'the configuration'}"
+        )
+    return enabled
 
 
 def run(

@@ -120,6 +120,27 @@ def _ids_by_hub(conn: Connection, system: str, entity: str, hub_ids: list[int]) 
     return found
 
 
+def release_external_ids(conn: Connection, system: str, entity: str, keys: Sequence[str]) -> None:
+    """Detach retired links from keys the system now uses for new records.
+
+    A system that reuses keys (SQLite rowids, some ERPs) can give a deleted record's key
+    to a new one; the retired link keeps its hub record, without the key.
+    """
+    for chunk in _chunks(sorted(set(keys)), 900):
+        conn.execute(
+            update(links)
+            .where(
+                and_(
+                    links.c.system == system,
+                    links.c.entity == entity,
+                    links.c.state == "tombstone",
+                    links.c.external_id.in_(chunk),
+                )
+            )
+            .values(external_id=None)
+        )
+
+
 def remove(conn: Connection, link_id: int) -> None:
     conn.execute(delete(links).where(links.c.id == link_id))
 

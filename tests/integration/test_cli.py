@@ -1,0 +1,68 @@
+"""The command line, run as a user runs it: a real process on a real configuration."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from accord.sandbox.exo import ExoEditor, generate
+
+
+def accord(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "ACCORD_DATABASE_URL"}
+    env["COLUMNS"] = "160"
+    return subprocess.run(
+        [sys.executable, "-m", "accord", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Path:
+    generate(f"sqlite:///{tmp_path / 'erp.db'}", customers=20, contacts=50, seed=11)
+    result = accord(tmp_path, "init", "--erp-url", f"sqlite:///{tmp_path / 'erp.db'}")
+    assert result.returncode == 0, result.stderr
+    return tmp_path
+
+
+def test_init_plan_sync_status_errors_history(workdir: Path) -> None:
+    assert (workdir / "accord.toml").exists() and (workdir / ".accord" / "hub.db").exists()
+    again = accord(workdir, "init")
+    assert again.returncode == 2 and "already exists" in again.stderr
+    # Sync is off until enabled (S000-01): plan and sync do nothing and say nothing is enabled.
+    off = accord(workdir, "sync", "erp")
+    assert off.returncode == 2 and "sync is off" in off.stderr
+    config = workdir / "accord.toml"
+    config.write_text(config.read_text().replace('sync = "off"', 'sync = "two-way"'))
+    plan = accord(workdir, "plan")
+    assert plan.returncode == 0, plan.stderr
+    assert "dry run" in plan.stdout and "20 create" in plan.stdout
+    status = accord(workdir, "status")
+    assert "never" in status.stdout  # the plan wrote no run
+    synced = accord(workdir, "sync")
+    assert synced.returncode == 0, synced.stderr
+    assert "20 create" in synced.stdout
+    status = accord(workdir, "status")
+    assert "erp" in status.stdout and "ok" in status.stdout and "20 company" in status.stdout
+    errors = accord(workdir, "errors")
+    assert "email" in errors.stdout and "invalid email" in errors.stdout
+    editor = ExoEditor(f"sqlite:///{workdir / 'erp.db'}")
+    contact = editor.contacts_of(1)[0]
+    editor.update_contact(int(str(contact["SEQNO"])), TITLE="Chief Buyer")
+    editor.close()
+    accord(workdir, "sync")
+    history = accord(workdir, "history", f"erp:person:{contact['SEQNO']}@1")
+    assert history.returncode == 0, history.stderr
+    assert "Chief Buyer" in history.stdout and "job_title" in history.stdout
+    conflicts = accord(workdir, "conflicts", "--all")
+    assert conflicts.returncode == 0
+    missing = accord(workdir, "history", "erp:person:nope")
+    assert missing.returncode == 2 and "no linked person" in missing.stderr
