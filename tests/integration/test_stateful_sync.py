@@ -174,10 +174,13 @@ class SyncMachine(RuleBasedStateMachine):
             metadata.create_all(engine)
             self.engines[name] = engine
         self.model = Model()
+        self.connectors: dict[str, SqlConnector] = {}
         self.codes: list[str] = []
         self.next_code = 1
 
     def teardown(self) -> None:
+        for connector in self.connectors.values():
+            connector.close()
         self.store.close()
         for engine in self.engines.values():
             engine.dispose()
@@ -189,6 +192,13 @@ class SyncMachine(RuleBasedStateMachine):
         return self.clock.now()
 
     def _connector(self, name: str) -> SqlConnector:
+        # One connector per system for the whole example: reflecting the table per run
+        # would cost more than the run.
+        if name not in self.connectors:
+            self.connectors[name] = self._new_connector(name)
+        return self.connectors[name]
+
+    def _new_connector(self, name: str) -> SqlConnector:
         spec = TableSpec(
             "companies",
             "COMPANIES",
@@ -235,8 +245,6 @@ class SyncMachine(RuleBasedStateMachine):
             sync(ctx)
         except CrashError:
             return False
-        finally:
-            connector.close()
         return True
 
     # -- rules ---------------------------------------------------------------------------
@@ -372,7 +380,6 @@ class SyncMachine(RuleBasedStateMachine):
             connector = self._connector(name)
             ctx = SyncContext(self.store, connector, self.profile, name, self.clock, dry_run=True)
             plan = sync(ctx)
-            connector.close()
             if plan.writes:
                 return False
         return True

@@ -25,7 +25,7 @@ from accord.model.entities import entity_spec
 from accord.model.matching import match_key
 from accord.store import bookkeeping, links, records
 from accord.store.records import StaleRecordError
-from accord.store.types import ConflictEntry, ErrorEntry, HubRecord, Link, RecordWrite
+from accord.store.types import ALL_FIELDS, ConflictEntry, ErrorEntry, HubRecord, Link, RecordWrite
 
 STALE_RETRIES = 3
 
@@ -134,6 +134,7 @@ class Pull:
         conflicts: list[ConflictEntry] = []
         errors: list[ErrorEntry] = []
         claimed: set[int] = set()
+        to_create: list[_Incoming] = []
         done_keys: list[str] = []
         keep_errors: set[tuple[Any, Any]] = set()
         for item in incoming:
@@ -158,7 +159,7 @@ class Pull:
                     continue  # our own write, or nothing new: the fast path
                 self._merge(item, link, hub[link.hub_id], writes, changed_links, conflicts, False)
                 continue
-            target = self._pick_candidate(item, candidates, linked_here, claimed)
+            target = self._pick_candidate(item, candidates, linked_here, claimed, hub)
             if target is not None:
                 claimed.add(target)
                 pending = linked_here.get(target)
@@ -171,7 +172,10 @@ class Pull:
                 self._merge(item, new_link, hub[target], writes, changed_links, conflicts, first)
                 continue
             if self.emap.create_in_hub == "auto":
-                self._create(conn, item, writes, changed_links)
+                to_create.append(item)
+        ids = records.new_ids(conn, len(to_create))  # one allocation for the whole batch
+        for hub_id, item in zip(ids, to_create, strict=True):
+            self._create(hub_id, item, writes, changed_links)
         self._write(conn, writes, changed_links, conflicts, errors)
         bookkeeping.resolve_errors(
             conn,
@@ -221,12 +225,15 @@ class Pull:
         candidates: dict[str, list[int]],
         linked_here: dict[int, Link],
         claimed: set[int],
+        hub: dict[int, HubRecord],
     ) -> int | None:
         key = match_key(self.entity, item.values)
         for hub_id in candidates.get(key or "", []):
             existing = linked_here.get(hub_id)
             if hub_id in claimed or (existing is not None and existing.state != "pending"):
                 continue
+            if hub[hub_id].deleted and existing is None:
+                continue  # a deleted record is matched only to finish its own create
             return hub_id
         return None
 
@@ -364,16 +371,15 @@ class Pull:
 
     def _create(
         self,
-        conn: Connection,
+        hub_id: int,
         item: _Incoming,
         writes: list[RecordWrite],
         changed_links: list[Link],
     ) -> None:
         ctx, rec = self.ctx, item.record
-        (hub_id,) = records.new_ids(conn, 1)
         origin = rec.modified_at or ctx.now()
-        data = {**self.emap.hub_defaults, **{k: v for k, v in item.values.items()}}
-        provenance = {name: [ctx.system, ctx.run_id, origin] for name in item.values}
+        data = {**self.emap.hub_defaults, **item.values}
+        provenance = {ALL_FIELDS: [ctx.system, ctx.run_id, origin]}
         changes = {name: [None, value] for name, value in data.items() if value is not None}
         writes.append(
             RecordWrite(

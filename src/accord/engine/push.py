@@ -157,7 +157,19 @@ class Push:
         refused: list[ErrorEntry],
     ) -> _Outgoing | None:
         policy = self.emap.create_in_system
-        if record.deleted or policy == "never" or not self.caps.create:
+        if record.deleted and link is not None and self.caps.idempotent_create:
+            # Deleted while its create was in flight: finish the create (the marker makes
+            # it idempotent) as an inactive record, so the system's copy is accounted for.
+            record = HubRecord(
+                record.id,
+                record.entity,
+                {**record.data, "active": False},
+                record.provenance,
+                False,
+                record.seq,
+                record.changed_at,
+            )
+        elif record.deleted or policy == "never" or not self.caps.create:
             return None
         if policy == "on_request" and record.id not in self.ctx.requested and link is None:
             return None

@@ -9,7 +9,7 @@ from accord.errors import AccordError, ValidationError
 from accord.model.entities import entity_spec
 from accord.model.normalise import normalise_value
 from accord.store import HubStore, records
-from accord.store.types import RecordWrite
+from accord.store.types import ALL_FIELDS, RecordWrite
 
 HUB = "hub"
 
@@ -48,7 +48,7 @@ def create_record(
             HUB,
             at,
             clean,
-            {name: [HUB, None, at] for name in clean},
+            {ALL_FIELDS: [HUB, None, at]},
             actor=actor,
         )
         records.apply_writes(conn, [write], None, at)

@@ -27,7 +27,7 @@ def enabled_systems(config: Config, names: Iterable[str] = ()) -> list[str]:
     enabled = [n for n, s in config.systems.items() if s.sync != "off"]
     if not enabled:
         raise ConfigError(
-            "no system has sync enabled: set sync = \"two-way\" or \"import\" for one in"
+            'no system has sync enabled: set sync = "two-way" or "import" for one in'
             f" {config.path or 'the configuration'}"
         )
     return enabled

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, and_, insert, select, update
+from sqlalchemy import Connection, and_, bindparam, insert, select, update
 
 from accord.store.schema import conflicts, cursors, errors, runs, settings
 from accord.store.types import ConflictEntry, ErrorEntry
@@ -115,44 +115,81 @@ def resolve_conflict(conn: Connection, conflict_id: int, winner: str, at: str) -
 
 
 def add_errors(conn: Connection, items: Sequence[ErrorEntry], run_id: int | None, at: str) -> None:
-    """Record errors; an error already open for the same record and field counts an attempt."""
+    """Record errors; one already open for the same record and field counts an attempt."""
+    if not items:
+        return
+    open_now: dict[tuple[Any, ...], Any] = {}
+    by_scope: dict[tuple[str, str, str], list[ErrorEntry]] = {}
     for item in items:
-        existing = conn.execute(
-            select(errors.c.id, errors.c.attempts).where(
-                and_(
-                    errors.c.system == item.system,
-                    errors.c.entity == item.entity,
-                    errors.c.direction == item.direction,
-                    errors.c.status == "open",
-                    errors.c.record_id == item.record_id
-                    if item.record_id is not None
-                    else errors.c.external_id == item.external_id,
-                    errors.c.field == item.field if item.field else errors.c.field.is_(None),
+        by_scope.setdefault((item.system, item.entity, item.direction), []).append(item)
+    for (system, entity, direction), group in by_scope.items():
+        scope = and_(
+            errors.c.system == system,
+            errors.c.entity == entity,
+            errors.c.direction == direction,
+            errors.c.status == "open",
+        )
+        record_ids = [i.record_id for i in group if i.record_id is not None]
+        external_ids = [i.external_id for i in group if i.record_id is None and i.external_id]
+        for column, keys in (
+            (errors.c.record_id, record_ids),
+            (errors.c.external_id, external_ids),
+        ):
+            for start in range(0, len(keys), 900):
+                chunk = keys[start : start + 900]
+                rows = conn.execute(
+                    select(
+                        errors.c.id,
+                        errors.c.attempts,
+                        errors.c.record_id,
+                        errors.c.external_id,
+                        errors.c.field,
+                    ).where(scope, column.in_(chunk))
                 )
-            )
-        ).first()
-        if existing:
-            conn.execute(
-                update(errors)
-                .where(errors.c.id == existing.id)
-                .values(
-                    attempts=existing.attempts + 1,
-                    message=item.message,
-                    run_id=run_id,
-                    updated_at=at,
-                )
+                for row in rows:
+                    open_now[
+                        _error_key(
+                            system, entity, direction, row.record_id, row.external_id, row.field
+                        )
+                    ] = row
+    fresh, again = [], []
+    for item in items:
+        key = _error_key(
+            item.system, item.entity, item.direction, item.record_id, item.external_id, item.field
+        )
+        existing = open_now.get(key)
+        if existing is None:
+            fresh.append(
+                {
+                    **item.__dict__,
+                    "run_id": run_id,
+                    "status": "open",
+                    "attempts": 1,
+                    "created_at": at,
+                    "updated_at": at,
+                }
             )
         else:
-            conn.execute(
-                insert(errors).values(
-                    **item.__dict__,
-                    run_id=run_id,
-                    status="open",
-                    attempts=1,
-                    created_at=at,
-                    updated_at=at,
-                )
+            again.append(
+                {
+                    "error_id": existing.id,
+                    "attempts": existing.attempts + 1,
+                    "message": item.message,
+                    "run_id": run_id,
+                    "updated_at": at,
+                }
             )
+    if fresh:
+        conn.execute(insert(errors), fresh)
+    if again:
+        conn.execute(update(errors).where(errors.c.id == bindparam("error_id")), again)
+
+
+def _error_key(
+    system: str, entity: str, direction: str, record_id: Any, external_id: Any, field: Any
+) -> tuple[Any, ...]:
+    who = ("record", record_id) if record_id is not None else ("external", external_id)
+    return (system, entity, direction, *who, field)
 
 
 def open_errors(

@@ -148,13 +148,16 @@ def changed_since(conn: Connection, entity: str, after_seq: int, limit: int) -> 
 
 
 def find_by_match_keys(conn: Connection, entity: str, keys: Iterable[str]) -> dict[str, list[int]]:
-    """Candidate hub records per match key, lowest id first (a deterministic choice)."""
+    """Candidate hub records per match key, lowest id first (a deterministic choice).
+
+    Deleted records are included: the caller decides (a deleted record may still own a
+    create in flight to the system being read).
+    """
     found: dict[str, list[int]] = {}
     for chunk in _chunks(sorted(set(keys)), 900):
         rows = conn.execute(
             select(records.c.id, records.c.match_key)
             .where(and_(records.c.entity == entity, records.c.match_key.in_(chunk)))
-            .where(records.c.deleted.is_(False))
             .order_by(records.c.id)
         )
         for row in rows:

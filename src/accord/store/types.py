@@ -6,8 +6,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 Data = dict[str, Any]
-# field -> [system, run id, origin time]
+# field -> [system, run id, origin time]; the key "*" holds the entry for every field
+# without one of its own (a record created in one go needs a single entry).
 Provenance = dict[str, list[Any]]
+ALL_FIELDS = "*"
 
 
 @dataclass
@@ -20,8 +22,11 @@ class HubRecord:
     seq: int
     changed_at: str
 
+    def field_source(self, name: str) -> list[Any] | None:
+        return self.provenance.get(name) or self.provenance.get(ALL_FIELDS)
+
     def field_time(self, name: str) -> str:
-        entry = self.provenance.get(name)
+        entry = self.field_source(name)
         return str(entry[2]) if entry else ""
 
 
