@@ -62,6 +62,9 @@ def test_init_plan_sync_status_errors_history(workdir: Path) -> None:
     history = accord(workdir, "history", f"erp:person:{contact['SEQNO']}@1")
     assert history.returncode == 0, history.stderr
     assert "Chief Buyer" in history.stdout and "job_title" in history.stdout
+    # Runs so far: the first sync (1) and the one that brought the new title (2).
+    undone = accord(workdir, "undo", "2")
+    assert undone.returncode == 0 and "reverted 1 field" in undone.stdout, undone.stderr
     conflicts = accord(workdir, "conflicts", "--all")
     assert conflicts.returncode == 0
     missing = accord(workdir, "history", "erp:person:nope")

@@ -215,6 +215,26 @@ def history(
 
 
 @app.command()
+def undo(
+    run: Annotated[
+        int, typer.Argument(help="the run whose hub changes to undo (see `accord status`)")
+    ],
+    config: ConfigOption = DEFAULT_CONFIG,
+) -> None:
+    """Put back what a sync run overwrote in the hub; the next sync sends it out again."""
+    from accord.service.records import undo_run
+
+    store = open_hub(_load(config))
+    try:
+        reverted, skipped = undo_run(store, run)
+    finally:
+        store.close()
+    console.print(f"reverted {reverted} field(s) changed by run {run}")
+    for line in skipped:
+        console.print(f"  [yellow]kept[/yellow] {line}")
+
+
+@app.command()
 def demo(
     directory: Annotated[
         Path, typer.Option("--dir", help="where the demo keeps its databases")

@@ -30,6 +30,13 @@ class Plan:
         if len(self.changes) < self.detail_limit:
             self.changes.append(change)
 
+    def count_only(self, direction: str, entity: str, action: str) -> bool:
+        """Count a change; True when its details are no longer kept (skip building them)."""
+        if len(self.changes) < self.detail_limit:
+            return False
+        self.counts[f"{direction}.{entity}.{action}"] += 1
+        return True
+
     def count(self, direction: str, entity: str, action: str) -> int:
         return self.counts[f"{direction}.{entity}.{action}"]
 

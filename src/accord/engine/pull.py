@@ -398,6 +398,8 @@ class Pull:
                 rec.version,
             )
         )
+        if self.ctx.plan.count_only("hub", self.entity, "create"):
+            return
         self.ctx.plan.add(
             PlannedChange(
                 "hub",

@@ -339,6 +339,8 @@ class Push:
         )
 
     def _plan_entry(self, item: _Outgoing, action: str, reason: str) -> None:
+        if self.ctx.plan.count_only("system", self.entity, action):
+            return
         diffs = tuple(
             (name, item.link.base.get(name), value) for name, value in item.canonical.items()
         )
