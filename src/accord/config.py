@@ -62,6 +62,10 @@ class SystemConfig(BaseModel):
     schedule: Schedule = Field(default_factory=Schedule)
     batch_size: int = Field(default=1000, ge=1, le=50_000)
     region: str = "NZ"  # for phone numbers written without a country code
+    # This system's account numbers are the hub's account codes (and so a key to match
+    # on). Off for a further system with numbering of its own: its records are then
+    # linked only through the hub (creates carry a marker), never by number.
+    owns_codes: bool = True
 
     @field_validator("url")
     @classmethod
@@ -87,6 +91,7 @@ class HubConfig(BaseModel):
     database_env: str | None = "ACCORD_DATABASE_URL"
 
     def resolved_url(self) -> str:
+        # An empty database_env means: take the file's database, whatever the environment says.
         if self.database_env and os.environ.get(self.database_env):
             return os.environ[self.database_env]
         return self.database
@@ -129,7 +134,11 @@ def _describe(exc: ValidationError) -> str:
 
 def render(config: Config) -> str:
     """Write a configuration as TOML (only the types this file uses)."""
-    lines = ["[hub]", f'database = "{config.hub.database}"', ""]
+    lines = ["[hub]", f'database = "{config.hub.database}"']
+    if config.hub.database_env != HubConfig().database_env:
+        env = config.hub.database_env
+        lines.append(f'database_env = "{env}"' if env else 'database_env = ""')
+    lines.append("")
     for name, system in config.systems.items():
         lines.append(f"[systems.{name}]")
         for key, value in system.model_dump(exclude_none=True, exclude={"schedule"}).items():

@@ -177,6 +177,7 @@ def test_a_conditional_update_against_a_moved_record_writes_nothing(subject: Sub
 def test_keys_are_listed_and_deletes_remove_them(subject: Subject) -> None:
     keys = _create(subject, "Ann", "Bo", "Cy")
     assert sorted(subject.connector.list_keys(ENTITY)) == sorted(keys)
+    assert subject.connector.count(ENTITY) == len(keys)
     caps = subject.connector.capabilities(ENTITY)
     result = subject.connector.apply(ENTITY, [Operation("delete", keys[0])])[0]
     if not caps.delete:

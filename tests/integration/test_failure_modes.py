@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+from pathlib import Path
+
 import pytest
 from sqlalchemy import delete, func, select
 
@@ -161,3 +164,72 @@ def test_lost_link_state_deletes_nothing_and_differences_become_conflicts(
     assert [(c.field, c.hub_value, c.system_value) for c in held] == [
         ("job_title", "Buyer", "Owner")
     ]
+
+
+def test_crash_after_creating_in_a_second_erp_links_by_marker_not_by_number(tmp_path: Path) -> None:
+    """Killed after erp2 took a batch of creates, before the links were saved: the next
+    run must link erp2's rows to the records that made them (by marker), never to other
+    records that happen to share erp2's own account numbers."""
+    from accord.config import Config, HubConfig, SystemConfig
+    from accord.connectors.sql import SqlConnector
+    from accord.presets import exo as exo_preset
+    from accord.sandbox.exo import create_schema, generate
+    from accord.service import sync as sync_service
+    from accord.store.database import make_engine
+    from accord.store.schema import records as records_table
+
+    generate(f"sqlite:///{tmp_path / 'erp1.db'}", customers=120, contacts=200, seed=5)
+    engine = make_engine(f"sqlite:///{tmp_path / 'erp2.db'}")
+    create_schema(engine)
+    engine.dispose()
+    config = Config(
+        hub=HubConfig(database=f"sqlite:///{tmp_path / 'hub.db'}", database_env=None),
+        systems={
+            name: SystemConfig(
+                kind="sql",
+                preset="exo",
+                url=f"sqlite:///{tmp_path / f'{name}.db'}",
+                sync="two-way",
+                batch_size=50,
+                owns_codes=name == "erp1",
+            )
+            for name in ("erp1", "erp2")
+        },
+    )
+    store = HubStore(config.hub.database)
+    clock = ManualClock(step=timedelta(milliseconds=1))
+    sync_service.run(config, "erp1", store=store, clock=clock)
+    with store.transaction() as conn:
+        names = {
+            r.id: r.data.get("name")
+            for r in conn.execute(select(records_table).where(records_table.c.entity == "company"))
+        }
+    erp2 = SqlConnector("erp2", f"sqlite:///{tmp_path / 'erp2.db'}", exo_preset.tables(), clock)
+    profile = exo_preset.profile(owns_codes=False)
+    with pytest.raises(CrashError):
+        sync(
+            SyncContext(
+                store,
+                erp2,
+                profile,
+                "erp2",
+                clock,
+                batch_size=50,
+                checkpoint=crash_at("push.after_apply"),
+            )
+        )  # type: ignore[arg-type]
+    sync_service.run(config, "erp2", store=store, clock=clock)
+    sync_service.run(config, "erp2", store=store, clock=clock)
+    with store.transaction() as conn:
+        after = {
+            r.id: r.data.get("name")
+            for r in conn.execute(select(records_table).where(records_table.c.entity == "company"))
+        }
+        linked = {key: hub_id for key, hub_id in links.external_ids(conn, "erp2", "company")}
+        assert links.pending(conn, "erp2", "company") == []
+    assert after == names  # no hub company renamed, none created twice
+    rows = {r.key: r.values["NAME"] for r in erp2.read_by_keys("customers", list(linked))}
+    assert all(rows[key] == names[hub_id] for key, hub_id in linked.items())
+    assert len(list(erp2.list_keys("customers"))) == len(linked)  # no duplicate in erp2
+    erp2.close()
+    store.close()

@@ -18,6 +18,7 @@ from sqlalchemy import (
     Identity,
     Integer,
     MetaData,
+    Numeric,
     String,
     Table,
     UniqueConstraint,
@@ -78,6 +79,29 @@ t_marked = Table(
     Column("LAST_UPDATED", DateTime),
 )
 
+t_people = Table(  # server defaults, padded CHAR columns and numbers, behind a fan-out
+    "PEOPLE",
+    metadata,
+    Column("ID", Integer, Identity(), primary_key=True),
+    Column("CODE", CHAR(4)),
+    Column("AGE", Integer),
+    Column("EMAIL", String(60), unique=True),
+    Column("ACTIVE", CHAR(1), nullable=False, server_default="Y"),
+    Column("BALANCE", Numeric(10, 2), nullable=False, server_default="0"),
+    Column("STAMP", DateTime),
+    Column("MARK", String(64)),
+)
+t_memberships = Table(
+    "MEMBERSHIPS",
+    metadata,
+    Column("ID", Integer, Identity(), primary_key=True),
+    Column("GROUPNO", Integer, nullable=False),
+    Column("PERSON_ID", Integer, nullable=False),
+    Column("ROLE", CHAR(3), nullable=False, server_default="MEM"),
+    Column("NOTE", String(20)),
+    UniqueConstraint("GROUPNO", "PERSON_ID"),
+)
+
 CONTACT_COLUMNS = ("FIRSTNAME", "EMAIL", "ISACTIVE")
 CONTACTS_SPEC = TableSpec("contacts", "CONTACTS", "SEQNO", CONTACT_COLUMNS, modified="LAST_UPDATED")
 PAIRS_SPEC = TableSpec(
@@ -94,6 +118,15 @@ MARKED_SPEC = TableSpec(
     "marked", "MARKED", "SEQNO", ("NAME",), modified="LAST_UPDATED", marker="ACCORD_MARKER"
 )
 ALL_SPECS = [CONTACTS_SPEC, PAIRS_SPEC, NOTES_SPEC, ITEMS_SPEC, MARKED_SPEC]
+MEMBERS_SPEC = TableSpec(
+    "members",
+    "PEOPLE",
+    "ID",
+    ("CODE", "AGE", "EMAIL", "ACTIVE", "BALANCE"),
+    modified="STAMP",
+    marker="MARK",
+    fan_out=FanOut("MEMBERSHIPS", "GROUPNO", "PERSON_ID", ("ROLE", "NOTE")),
+)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -595,3 +628,238 @@ def test_a_fan_out_create_needs_a_valid_parent_key(
     )
     assert [(r.ok, r.field) for r in results] == [(False, "ACCNO"), (False, "ACCNO"), (True, None)]
     assert results[2].key and results[2].key.endswith("@40")
+
+
+def versions_match_a_read(connector: SqlConnector, entity: str, results: list[Any]) -> None:
+    """Every successful write returned the version (and time) a read now sees."""
+    keys = [r.key for r in results if r.ok]
+    read = {r.key: r for r in connector.read_by_keys(entity, keys)}
+    for result in results:
+        if result.ok:
+            assert not read[result.key].deleted
+            assert (result.version, result.modified_at) == (
+                read[result.key].version,
+                read[result.key].modified_at,
+            ), result.key
+
+
+def test_written_versions_allow_for_defaults_padding_and_coercion(
+    erp: Engine, connect: Callable[..., SqlConnector]
+) -> None:
+    clock = ManualClock(datetime(2026, 3, 2, 12, 0, tzinfo=UTC), step=timedelta(milliseconds=1))
+    connector = connect([MEMBERS_SPEC], clock)
+    created = connector.apply(
+        "members",
+        [
+            # Text for integer columns, short values for CHAR columns, defaults left out.
+            Operation("create", None, {"CODE": "AB", "AGE": "42", "GROUPNO": "7"}, marker="m1"),
+            Operation("create", None, {"AGE": 5, "GROUPNO": 7, "ROLE": "BOS"}, marker="m2"),
+            Operation("create", None, {"CODE": None, "GROUPNO": 8, "NOTE": "n"}, marker="m3"),
+            Operation("create", None, {"ACTIVE": "N", "BALANCE": "1.5", "GROUPNO": 8}),
+        ],
+    )
+    assert all(r.ok for r in created), created
+    versions_match_a_read(connector, "members", created)
+    first, second, third, fourth = connector.read_by_keys("members", [r.key for r in created])
+    assert first.values["AGE"] == 42 and first.values["ACTIVE"] == "Y"
+    assert second.values["ROLE"] == "BOS" and third.values["ROLE"].strip() == "MEM"
+    assert third.values["NOTE"] == "n" and fourth.values["ACTIVE"] == "N"
+
+    clock.advance(timedelta(minutes=1))
+    bumped = {"AGE": "43", "ROLE": "X"}  # text for an integer; padded on PostgreSQL
+    updated = connector.apply(
+        "members",
+        [
+            Operation("update", first.key, bumped, expected_version=first.version),
+            Operation("update", second.key, {"NOTE": "only the link"}),
+            Operation("update", third.key, {"CODE": "Q", "BALANCE": 2}),
+            Operation("deactivate", fourth.key, {"ACTIVE": "N"}, expected_version=fourth.version),
+        ],
+    )
+    assert all(r.ok for r in updated), updated
+    versions_match_a_read(connector, "members", updated)
+    assert updated[0].modified_at == "2026-03-02T12:01:00.004000Z"
+    assert updated[1].modified_at == second.modified_at  # the child row was not written
+
+
+def test_a_marker_whose_child_exists_without_the_requested_link_adds_the_link(
+    erp: Engine, connect: Callable[..., SqlConnector]
+) -> None:
+    connector = connect([MEMBERS_SPEC])
+    (first,) = connector.apply(
+        "members", [Operation("create", None, {"AGE": 1, "GROUPNO": 10}, marker="m1")]
+    )
+    assert first.ok and first.key
+    person = first.key.split("@")[0]
+    results = connector.apply(
+        "members",
+        [
+            Operation("create", None, {"AGE": 1, "GROUPNO": 20, "ROLE": "BOS"}, marker="m1"),
+            Operation("create", None, {"AGE": 1, "GROUPNO": 10}, marker="m1"),
+            Operation("create", None, {"AGE": 1, "GROUPNO": 20}, marker="m1"),
+            # A new child and, within the same batch, a second link to it.
+            Operation("create", None, {"AGE": 2, "GROUPNO": 10}, marker="m2"),
+            Operation("create", None, {"AGE": 2, "GROUPNO": 30, "NOTE": "x"}, marker="m2"),
+        ],
+    )
+    assert all(r.ok for r in results), results
+    assert results[0].key == f"{person}@20" and results[2] == results[0]
+    assert results[1] == first
+    new_person = (results[3].key or "").split("@")[0]
+    assert new_person != person and results[4].key == f"{new_person}@30"
+    versions_match_a_read(connector, "members", [first, *results])
+    with erp.connect() as conn:
+        assert conn.scalar(select(func.count()).select_from(t_people)) == 2
+        assert conn.scalar(select(func.count()).select_from(t_memberships)) == 4
+    (added,) = connector.read_by_keys("members", [f"{person}@20"])
+    assert added.values["ROLE"] == "BOS"
+
+    # A child whose every link was deleted gets its link back, still with no second child.
+    assert connector.apply("members", [Operation("delete", f"{person}@10")])[0].ok
+    assert connector.apply("members", [Operation("delete", f"{person}@20")])[0].ok
+    (again,) = connector.apply(
+        "members", [Operation("create", None, {"AGE": 1, "GROUPNO": 10}, marker="m1")]
+    )
+    assert again.ok and again.key == f"{person}@10"
+    versions_match_a_read(connector, "members", [again])
+    with erp.connect() as conn:
+        assert conn.scalar(select(func.count()).select_from(t_people)) == 2
+
+
+def test_a_batch_of_creates_and_updates_takes_a_few_statements(
+    erp: Engine, connect: Callable[..., SqlConnector]
+) -> None:
+    connector = connect([MEMBERS_SPEC])
+    statements: list[str] = []
+    event.listen(
+        connector.engine, "before_cursor_execute", lambda *args: statements.append(args[2])
+    )
+    ops = [
+        Operation("create", None, {"AGE": n, "GROUPNO": n % 7, "NOTE": f"{n}"}, marker=f"m{n}")
+        for n in range(1200)
+    ]
+    created = connector.apply("members", ops)
+    assert all(r.ok for r in created)
+    selects = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
+    inserts = [s for s in statements if s.lstrip().upper().startswith("INSERT")]
+    assert len(selects) == 3  # the markers, in chunks of 500
+    assert len(inserts) <= 4  # child rows and link rows (paged by parameter count)
+    versions_match_a_read(connector, "members", created)
+
+    statements.clear()
+    updates = [
+        Operation("update", r.key, {"AGE": n, "ROLE": "UPD"}, expected_version=r.version)
+        for n, r in enumerate(created)
+    ]
+    updated = connector.apply("members", updates)
+    assert all(r.ok for r in updated)
+    selects = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
+    assert len(selects) == 3  # the version checks, in chunks of 500; nothing read back
+    versions_match_a_read(connector, "members", updated)
+
+
+def test_a_change_of_a_shared_child_moves_the_versions_of_its_other_links(
+    erp: Engine, connect: Callable[..., SqlConnector]
+) -> None:
+    (c1,) = add(erp, t_contacts, contact(1))
+    add(
+        erp,
+        t_links,
+        {"ACCNO": 10, "CONTACT_SEQNO": c1, "DEFCONTACT": "Y"},
+        {"ACCNO": 20, "CONTACT_SEQNO": c1, "DEFCONTACT": "N"},
+    )
+    connector = connect()
+    pair10, pair20 = connector.read_by_keys("account_contacts", [f"{c1}@10", f"{c1}@20"])
+    results = connector.apply(
+        "account_contacts",
+        [
+            Operation("update", pair10.key, {"FIRSTNAME": "B"}, expected_version=pair10.version),
+            Operation("update", pair20.key, {"DEFCONTACT": "Y"}, expected_version=pair20.version),
+            Operation("update", pair20.key, {"DEFCONTACT": "Y"}),
+        ],
+    )
+    assert results[0].ok and results[1].stale and results[2].ok
+    versions_match_a_read(connector, "account_contacts", [results[0], results[2]])
+    assert results[2].version != results[1].version
+
+
+def test_a_database_refusal_in_a_fan_out_batch_fails_only_its_own_record(
+    erp: Engine, connect: Callable[..., SqlConnector]
+) -> None:
+    connector = connect([MEMBERS_SPEC])
+    results = connector.apply(
+        "members",
+        [
+            Operation("create", None, {"EMAIL": "a@x", "GROUPNO": 1}, marker="a"),
+            Operation("create", None, {"EMAIL": "a@x", "GROUPNO": 2}, marker="b"),
+            Operation("create", None, {"EMAIL": "c@x", "GROUPNO": 3}, marker="c"),
+            Operation("create", None, {"EMAIL": "a@x", "GROUPNO": 4}, marker="a"),
+        ],
+    )
+    assert [r.ok for r in results] == [True, False, True, True]
+    assert "unique" in (results[1].error or "").lower()
+    assert results[3].key == f"{(results[0].key or '').split('@')[0]}@4"
+    versions_match_a_read(connector, "members", results)
+
+
+def test_without_returning_the_written_rows_are_read_back(
+    erp: Engine, connect: Callable[..., SqlConnector]
+) -> None:
+    connector = connect([MEMBERS_SPEC, ITEMS_SPEC])
+    # As on a database that cannot return rows from inserts and updates.
+    connector._bulk_returning = connector._bulk_returning_ordered = False
+    connector._update_returning = False
+    created = connector.apply(
+        "members",
+        [
+            Operation("create", None, {"AGE": "1", "GROUPNO": 1}, marker="a"),
+            Operation("create", None, {"CODE": "Z", "GROUPNO": 2, "ROLE": "B"}, marker="a"),
+            Operation("create", None, {"GROUPNO": 1}),
+        ],
+    )
+    assert all(r.ok for r in created) and len({r.key for r in created}) == 3
+    versions_match_a_read(connector, "members", created)
+    updated = connector.apply(
+        "members",
+        [
+            Operation("update", created[0].key, {"AGE": 2}, expected_version=created[0].version),
+            Operation("update", created[1].key, {"ROLE": "C"}, expected_version=created[1].version),
+        ],
+    )
+    assert updated[0].ok and updated[1].stale  # both records share the child row
+    versions_match_a_read(connector, "members", updated[:1])
+    (item,) = connector.apply("items", [Operation("create", None, {"NAME": "a"})])
+    (changed,) = connector.apply(
+        "items", [Operation("update", item.key, {"NAME": "b"}, expected_version=item.version)]
+    )
+    assert changed.ok and (changed.version or "").startswith("2|")
+    versions_match_a_read(connector, "items", [changed])
+
+
+@pytest.mark.parametrize("spec", ALL_SPECS, ids=lambda spec: spec.name)
+def test_every_kind_of_table_returns_the_versions_a_read_sees(
+    erp: Engine, connect: Callable[..., SqlConnector], spec: TableSpec
+) -> None:
+    clock = ManualClock(datetime(2026, 3, 2, 12, 0, tzinfo=UTC), step=timedelta(milliseconds=1))
+    connector = connect(ALL_SPECS, clock)
+    name = spec.columns[0]
+    parent = {spec.fan_out.parent_key: 5} if spec.fan_out else {}
+    created = connector.apply(
+        spec.name,
+        [
+            Operation("create", None, {name: f"n{n}", **parent}, f"m{n}" if spec.marker else None)
+            for n in range(3)
+        ],
+    )
+    assert all(r.ok for r in created), created
+    versions_match_a_read(connector, spec.name, created)
+    updated = connector.apply(
+        spec.name,
+        [
+            Operation("update", r.key, {name: f"u{n}"}, expected_version=r.version)
+            for n, r in enumerate(created)
+        ],
+    )
+    assert all(r.ok for r in updated), updated
+    assert all(u.version != c.version for u, c in zip(updated, created, strict=True))
+    versions_match_a_read(connector, spec.name, updated)

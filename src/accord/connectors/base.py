@@ -23,6 +23,7 @@ class ExternalRecord:
     version: str | None = None  # what changes when the record changes (time, rowversion, hash)
     modified_at: str | None = None  # ISO UTC time of the last change, if the system keeps one
     deleted: bool = False
+    marker: str | None = None  # the idempotency marker it was created with, if we made it
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,10 @@ class Connector(Protocol):
         ...
 
     def list_keys(self, entity: str) -> Iterator[str]: ...
+
+    def count(self, entity: str) -> int:
+        """How many records ``list_keys`` would yield (cheap: it decides whether to)."""
+        ...
 
     def apply(self, entity: str, operations: Sequence[Operation]) -> list[OperationResult]:
         """Apply a batch; one result per operation, in order. One bad record fails alone."""

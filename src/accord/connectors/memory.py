@@ -102,6 +102,9 @@ class MemoryConnector:
     def list_keys(self, entity: str) -> Iterator[str]:
         yield from list(self.tables[entity].rows)
 
+    def count(self, entity: str) -> int:
+        return len(self.tables[entity].rows)
+
     def apply(self, entity: str, operations: Sequence[Operation]) -> list[OperationResult]:
         self.calls.append(f"apply {entity} {len(operations)}")
         return [self._apply_one(entity, op) for op in operations]
@@ -118,7 +121,9 @@ class MemoryConnector:
         row = self.tables[entity].rows.get(key)
         if row is None:
             return ExternalRecord(key, {}, deleted=True)
-        return ExternalRecord(key, dict(row.values), str(row.version), row.modified_at)
+        return ExternalRecord(
+            key, dict(row.values), str(row.version), row.modified_at, marker=row.marker
+        )
 
     def _refusal(self, entity: str, values: NativeValues) -> tuple[str, str] | None:
         table = self.tables[entity]

@@ -14,14 +14,18 @@ names. Change detection, per table:
 Versions are the stamp plus a hash of the declared values, so an edit within one tick of
 a coarse clock still changes the version. With a fan-out, changes are found through the
 child's stamp: an edit of the link row alone is seen when the child row next changes (or
-on a read from no cursor). Only SQLAlchemy Core is used.
+on a read from no cursor). Writes take a few statements per batch rather than per record
+and return the versions a later read sees (``_Batch``). A marker column wants an index:
+every batch of creates looks its markers up. Only SQLAlchemy Core is used.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cached_property
 from typing import Any
 
 from sqlalchemy import (
@@ -31,10 +35,12 @@ from sqlalchemy import (
     Engine,
     Row,
     Select,
+    bindparam,
     delete,
     func,
     insert,
     literal,
+    select,
     tuple_,
     update,
 )
@@ -49,6 +55,8 @@ from accord.connectors.base import (
     OperationResult,
 )
 from accord.connectors.sql_tables import (
+    LINK_CHILD,
+    MARKER,
     ORDER,
     BadKeyError,
     FanOut,
@@ -65,6 +73,8 @@ __all__ = ["FULL_SCAN", "FanOut", "SqlConnector", "TableSpec"]
 FULL_SCAN = "full-scan"  # the cursor after a hash-mode scan: something for the engine to store
 IN_CHUNK = 500  # keys per IN list; well under every driver's parameter limit
 KEY_PAGE = 5000
+# Names of the bound key values in the WHERE of an UPDATE whose SET takes the column names.
+WHERE_KEY, WHERE_PARENT = "accord_where_key", "accord_where_parent"
 
 Order = list[tuple[Any, str]]  # (column, label in the select) in sort order
 Phase = tuple[ColumnElement[bool] | None, Order, tuple[Any, ...] | None]  # where, order, after
@@ -95,7 +105,13 @@ class SqlConnector:
             raise _error(name, None, exc) from exc
         dialect = self.engine.dialect
         self._sqlite = dialect.name == "sqlite"
-        self._bulk_returning = dialect.insert_executemany_returning_sort_by_parameter_order
+        # What the database can return from writes (SQLite >= 3.35, PostgreSQL, MariaDB
+        # inserts); without it, written rows are read back.
+        self._bulk_returning = bool(dialect.insert_executemany_returning)
+        self._bulk_returning_ordered = bool(
+            dialect.insert_executemany_returning_sort_by_parameter_order
+        )
+        self._update_returning = bool(dialect.update_returning)
 
     # -- the connector protocol ----------------------------------------------------------
     def entities(self) -> Sequence[str]:
@@ -142,6 +158,12 @@ class SqlConnector:
                 rows = conn.execute(stmt).all()
             found.update((rec.key, rec) for rec in map(shape.record, rows))
         return [found.get(key) or ExternalRecord(key, {}, deleted=True) for key in keys]
+
+    def count(self, entity: str) -> int:
+        shape = self._shape(entity)
+        query = select(func.count()).select_from(shape.source)
+        with self._reading(entity) as conn:
+            return int(conn.execute(query).scalar_one())
 
     def list_keys(self, entity: str) -> Iterator[str]:
         shape = self._shape(entity)
@@ -257,7 +279,7 @@ class SqlConnector:
         for n, (i, op) in enumerate(todo):
             try:
                 with self._writing() as conn:
-                    results[i] = self._apply_one(conn, shape, op)
+                    results.update(self._apply_all(conn, shape, [(i, op)]))
             except sa_exc.SQLAlchemyError as exc:
                 if not _transient(exc):
                     results[i] = OperationResult(False, op.key, error=_message(exc))
@@ -276,62 +298,137 @@ class SqlConnector:
     def _apply_all(
         self, conn: Connection, shape: Shape, todo: list[tuple[int, Operation]]
     ) -> dict[int, OperationResult]:
-        results: dict[int, OperationResult] = {}
-        creates: list[tuple[int, Operation]] = []
-        bulk = self._bulk_returning and shape.link is None
+        return _Batch(self, conn, shape).run(todo)
+
+    def _now(self, shape: Shape) -> datetime:
+        return self._db_time(shape, self.clock.now())
+
+
+# -- writing a batch --------------------------------------------------------------------------
+@dataclass(eq=False)
+class _NewChild:
+    """A child row to insert; ``key`` (and ``part``: key, stamp, fields) once written."""
+
+    params: dict[str, Any]
+    marker: str | None
+    part: tuple[Any, ...] | None = None
+    key: Any = None
+    norm: str | None = None  # the key normalised, once known
+
+
+@dataclass(eq=False)
+class _NewLink:
+    """A link row to insert for a child that exists or is about to."""
+
+    child: _NewChild | str  # the new child, or the normalised key of an existing one
+    parent: str  # normalised parent key
+    params: dict[str, Any]
+
+
+class _Batch:
+    """One ``apply`` batch on one connection, in a few statements whatever its size.
+
+    The rows the batch touches are read up front: one IN query per chunk of the keys to
+    change (locked where the database locks rows) and one per chunk of the creates'
+    markers. Changes are then written in order, one UPDATE or DELETE per row and table;
+    their new versions come from RETURNING rather than from reading the rows again.
+    Creates are planned as they come and written together at the end: one executemany
+    INSERT of child rows, then one of link rows (one per set of columns given), each
+    RETURNING what a later read sees, server defaults and the database's own types and
+    padding included. Created rows are matched to their operations by marker (link rows:
+    by child key), so the driver may send many rows per statement; creates without a
+    marker rely on ordered RETURNING, which SQLAlchemy runs a row at a time where it
+    cannot be sure of the order. A change of a row that a planned create is to insert
+    writes the planned creates first. Without RETURNING, written rows are read back.
+
+    The batch keeps the current parts of the rows: ``children`` (normalised child key ->
+    child part) and ``links`` ((child, parent) -> link part). A record is a child part
+    plus, with a fan-out, a link part, so a change of a shared child row shows in every
+    record of that child (and makes their expected versions stale, as it should).
+    """
+
+    def __init__(self, connector: SqlConnector, conn: Connection, shape: Shape) -> None:
+        self.db = connector
+        self.conn = conn
+        self.shape = shape
+        self.fan = shape.spec.fan_out if shape.link is not None else None
+        self.results: dict[int, OperationResult] = {}
+        self.children: dict[str, tuple[Any, ...]] = {}
+        self.links: dict[tuple[str, str], tuple[Any, ...]] = {}
+        self.markers: dict[str, str] = {}  # normalised marker -> normalised child key
+        self.new_children: list[_NewChild] = []
+        self.new_links: list[_NewLink] = []
+        self.by_marker: dict[str, _NewChild] = {}  # markers of the children to insert
+        self.planned: dict[tuple[int | str, str], _NewLink] = {}  # link rows to insert
+        self.given_keys: set[str] = set()  # child keys given by the creates to insert
+        self.waiting: list[tuple[int, _NewChild | str, str]] = []  # creates to answer
+
+    def run(self, todo: list[tuple[int, Operation]]) -> dict[int, OperationResult]:
+        shape = self.shape
+        keys: list[Any] = []
+        for _, op in todo:
+            if op.kind != "create":
+                try:
+                    keys.append(shape.parse_key(op.key or "")[0])
+                except BadKeyError:
+                    continue
+        self._load(shape.key_col, keys, lock=True)
+        if shape.marker_col is not None:
+            markers = [op.marker for _, op in todo if op.kind == "create" and op.marker]
+            self._load(shape.marker_col, markers, lock=False, marker=True)
         for i, op in todo:
-            if bulk and op.kind == "create":
-                creates.append((i, op))
-                continue
-            if creates:  # flush, so operations keep their order
-                results.update(self._create_many(conn, shape, creates))
-                creates = []
-            results[i] = self._apply_one(conn, shape, op)
-        if creates:
-            results.update(self._create_many(conn, shape, creates))
-        return results
+            if op.kind == "create":
+                self._create(i, op)
+            else:
+                self.results[i] = self._change(op)
+        self._flush()
+        return self.results
 
-    def _create_many(
-        self, conn: Connection, shape: Shape, creates: list[tuple[int, Operation]]
-    ) -> dict[int, OperationResult]:
-        """Creates as executemany inserts whose RETURNING rows come back in order."""
-        results: dict[int, OperationResult] = {}
-        markers = [op.marker for _, op in creates if op.marker]
-        existing = self._by_marker(conn, shape, markers)
-        first: dict[str, int] = {}
-        repeats: list[tuple[int, int]] = []
-        groups: dict[tuple[str, ...], list[tuple[int, dict[str, Any]]]] = {}
-        for i, op in creates:
-            if shape.marker_col is not None and op.marker:
-                if op.marker in existing:
-                    results[i] = _ok(existing[op.marker])
-                    continue
-                if op.marker in first:
-                    repeats.append((i, first[op.marker]))
-                    continue
-                first[op.marker] = i
-            params = self._insert_params(shape, op)
-            # One statement per set of columns: an executemany binds the same columns.
-            groups.setdefault(tuple(sorted(params)), []).append((i, params))
-        for group in groups.values():
-            stmt = insert(shape.child).returning(*shape.returning(), sort_by_parameter_order=True)
-            rows = conn.execute(stmt, [params for _, params in group]).all()
-            for (i, _), row in zip(group, rows, strict=True):
-                results[i] = _ok(shape.record(row))
-        for i, earlier in repeats:
-            results[i] = results[earlier]
-        return results
+    # -- reading --------------------------------------------------------------------------
+    def _load(self, col: Any, values: list[Any], *, lock: bool, marker: bool = False) -> None:
+        """Keep the parts of the rows whose ``col`` is one of ``values``."""
+        shape, width = self.shape, self.shape.child_width
+        wanted = list(dict.fromkeys(values))
+        base = shape.parts_select(outer=marker)
+        if marker:
+            base = base.add_columns(col.label(MARKER))
+        for start in range(0, len(wanted), IN_CHUNK):
+            stmt = base.where(col.in_(wanted[start : start + IN_CHUNK]))
+            if lock and not self.db._sqlite:  # SQLite write transactions are serialised
+                stmt = stmt.with_for_update()
+            for row in self.conn.execute(stmt):
+                child = tuple(row[:width])
+                key = _norm(child[0])
+                self.children[key] = child
+                if self.fan is not None:
+                    link = tuple(row[width : width + 1 + len(self.fan.columns)])
+                    if link[0] is not None:  # an outer join's child without link rows
+                        self.links[key, _norm(link[0])] = link
+                if marker:
+                    self.markers.setdefault(_norm(row[-1]), key)
 
-    def _apply_one(self, conn: Connection, shape: Shape, op: Operation) -> OperationResult:
-        if op.kind == "create":
-            return self._create_one(conn, shape, op)
+    def _current(self, child: str, parent: str) -> ExternalRecord | None:
+        part = self.children.get(child)
+        if part is None:
+            return None
+        if self.fan is None:
+            return self.shape.compose(part, None)
+        link = self.links.get((child, parent))
+        return None if link is None else self.shape.compose(part, link)
+
+    # -- changes ----------------------------------------------------------------------------
+    def _change(self, op: Operation) -> OperationResult:
+        shape, conn = self.shape, self.conn
         key = op.key or ""
         missing = OperationResult(False, op.key, error=f"no {shape.spec.name} with key {key}")
         try:
             child, parent = shape.parse_key(key)
         except BadKeyError:
             return missing
-        current = self._fetch(conn, shape, child, parent, lock=True)
+        k, p = _norm(child), _norm(parent) if self.fan is not None else ""
+        if k in self.given_keys or (k, p) in self.planned:
+            self._flush()  # it is among the creates not written yet
+        current = self._current(k, p)
         if current is None:
             return missing
         if op.expected_version is not None and current.version != op.expected_version:
@@ -340,10 +437,12 @@ class SqlConnector:
             if shape.link is not None and shape.link_child_col is not None:
                 where = (shape.link_child_col == child) & (shape.parent_col == parent)
                 conn.execute(delete(shape.link).where(where))
+                del self.links[k, p]
             else:
                 conn.execute(delete(shape.child).where(shape.key_col == child))
+                del self.children[k]
             return OperationResult(True, op.key)
-        fan = shape.spec.fan_out
+        fan = self.fan
         for name, value in ((shape.spec.key, child), (fan and fan.parent_key, parent)):
             if name in op.values and str(op.values[name]) != str(value):
                 return OperationResult(False, op.key, error=f"{name} cannot change", field=name)
@@ -353,84 +452,195 @@ class SqlConnector:
         link_values = {n: v for n, v in op.values.items() if n in shape.link_fields}
         if not child_values and not link_values:
             return _ok(current)
+        returning = self.db._update_returning
         if child_values:
-            self._stamp(shape, child_values, creating=False)
-            conn.execute(update(shape.child).where(shape.key_col == child).values(child_values))
-        if link_values and shape.link is not None and shape.link_child_col is not None:
-            where = (shape.link_child_col == child) & (shape.parent_col == parent)
-            conn.execute(update(shape.link).where(where).values(link_values))
-        written = self._fetch(conn, shape, child, parent, lock=False)
+            if shape.spec.modified is not None and shape.order_col is not None:
+                child_values[shape.order_col.name] = self.db._now(shape)
+            result = conn.execute(self._update_child, {**child_values, WHERE_KEY: child})
+            if returning:
+                if (row := result.first()) is None:
+                    return missing
+                self.children[k] = tuple(row)
+        if link_values:
+            params = {**link_values, WHERE_KEY: child, WHERE_PARENT: parent}
+            result = conn.execute(self._update_link, params)
+            if returning:
+                if (row := result.first()) is None:
+                    return missing
+                self.links[k, p] = tuple(row)
+        if not returning:  # read the row back instead
+            self._load(shape.key_col, [child], lock=False)
+        written = self._current(k, p)
         return _ok(written) if written else missing
 
-    def _create_one(self, conn: Connection, shape: Shape, op: Operation) -> OperationResult:
-        fan = shape.spec.fan_out
-        parent = op.values.get(fan.parent_key) if fan else None
-        if shape.marker_col is not None and op.marker:
-            found = self._by_marker(conn, shape, [op.marker], parent)
-            if op.marker in found:
-                return _ok(found[op.marker])
-        params = self._insert_params(shape, op)
-        if shape.link is None and self.engine.dialect.insert_returning:
-            stmt = insert(shape.child).values(params).returning(*shape.returning())
-            return _ok(shape.record(conn.execute(stmt).one()))
-        result = conn.execute(insert(shape.child).values(params))
-        child = params.get(shape.spec.key)
-        if child is None:
-            child = result.inserted_primary_key[0] if result.inserted_primary_key else None
-        if fan is not None and shape.link is not None and shape.parent_col is not None:
-            link_params = {n: v for n, v in op.values.items() if n in shape.link_fields}
-            link_params.update({fan.child_key: child, fan.parent_key: parent})
-            conn.execute(insert(shape.link).values(link_params))
-            parent = coerce(shape.parent_col, parent)
-        created = self._fetch(conn, shape, child, parent, lock=False)
-        if created is None:
-            return OperationResult(False, None, error="the created row could not be read back")
-        return _ok(created)
+    @cached_property
+    def _update_child(self) -> Any:
+        """UPDATE of one child row by key; the columns set are those of the parameters."""
+        shape = self.shape
+        stmt = update(shape.child).where(shape.key_col == bindparam(WHERE_KEY))
+        col = shape.order_col
+        if shape.spec.rowversion is not None and col is not None:
+            stmt = stmt.values({col.name: func.coalesce(col, 0) + 1})
+        return stmt.returning(*shape.child_columns()) if self.db._update_returning else stmt
 
-    def _insert_params(self, shape: Shape, op: Operation) -> dict[str, Any]:
+    @cached_property
+    def _update_link(self) -> Any:
+        shape = self.shape
+        assert shape.link is not None and shape.link_child_col is not None
+        assert shape.parent_col is not None
+        where = (shape.link_child_col == bindparam(WHERE_KEY)) & (
+            shape.parent_col == bindparam(WHERE_PARENT)
+        )
+        stmt = update(shape.link).where(where)
+        return stmt.returning(*shape.link_columns()) if self.db._update_returning else stmt
+
+    # -- creates ----------------------------------------------------------------------------
+    def _create(self, i: int, op: Operation) -> None:
+        """Answer from a row that exists, or plan the rows to insert; written by _flush."""
+        shape, fan = self.shape, self.fan
+        parent: Any = None
+        if fan is not None and shape.parent_col is not None:
+            parent = coerce(shape.parent_col, op.values.get(fan.parent_key))
+        p = _norm(parent) if fan is not None else ""
+        marker = op.marker if shape.marker_col is not None and op.marker else None
+        m = "" if marker is None else _norm(marker)
+        child: _NewChild | str | None = None
+        if marker is not None:
+            child = self.by_marker.get(m)
+            if child is None and self.markers.get(m) in self.children:
+                child = self.markers[m]  # created before, and still there
+        if child is None:
+            child = _NewChild(self._child_params(op, marker), marker)
+            self.new_children.append(child)
+            if marker is not None:
+                self.by_marker[m] = child
+            given = child.params.get(shape.spec.key)
+            if given is not None:
+                self.given_keys.add(_norm(given))
+        elif isinstance(child, str):
+            found = self._current(child, p)
+            if found is not None:  # the earlier record: an idempotent create changes nothing
+                self.results[i] = _ok(found)
+                return
+        if fan is not None:
+            plan = (child if isinstance(child, str) else id(child), p)
+            if plan not in self.planned:
+                params = {n: v for n, v in op.values.items() if n in shape.link_fields}
+                params[fan.parent_key] = parent
+                self.planned[plan] = link = _NewLink(child, p, params)
+                self.new_links.append(link)
+        self.waiting.append((i, child, p))
+
+    def _child_params(self, op: Operation, marker: str | None) -> dict[str, Any]:
+        shape = self.shape
         params = {n: v for n, v in op.values.items() if n in shape.child_fields}
-        if shape.marker_col is not None and op.marker:
-            params[shape.marker_col.name] = op.marker
-        self._stamp(shape, params, creating=True)
+        if marker is not None and shape.marker_col is not None:
+            params[shape.marker_col.name] = marker
+        col = shape.order_col
+        if col is not None:
+            if shape.spec.modified is not None:
+                params[col.name] = self.db._now(shape)
+            elif col.server_default is None:
+                params[col.name] = 1  # else the database's default (or trigger) numbers it
         return params
 
-    def _stamp(self, shape: Shape, values: dict[str, Any], *, creating: bool) -> None:
-        col = shape.order_col
-        if col is None:
-            return
-        if shape.spec.modified is not None:
-            values[col.name] = self._db_time(shape, self.clock.now())
-        elif not creating:
-            values[col.name] = func.coalesce(col, 0) + 1
-        elif col.server_default is None:
-            values[col.name] = 1  # else the database's default (or trigger) numbers it
+    def _flush(self) -> None:
+        """Insert the planned rows and answer the creates waiting for them."""
+        if self.new_children:
+            self._insert_children(self.new_children)
+        if self.new_links:
+            self._insert_links(self.new_links)
+        for i, child, p in self.waiting:
+            key = child if isinstance(child, str) else child.norm
+            found = None if key is None else self._current(key, p)
+            error = "the created row could not be read back"
+            self.results[i] = _ok(found) if found else OperationResult(False, None, error=error)
+        self.new_children, self.new_links, self.waiting = [], [], []
+        self.by_marker, self.planned, self.given_keys = {}, {}, set()
 
-    def _fetch(
-        self, conn: Connection, shape: Shape, child: Any, parent: Any, *, lock: bool
-    ) -> ExternalRecord | None:
-        stmt = shape.select().where(shape.key_col == child)
-        if shape.parent_col is not None:
-            stmt = stmt.where(shape.parent_col == parent)
-        if lock and not self._sqlite:  # SQLite write transactions are serialised already
-            stmt = stmt.with_for_update()
-        row = conn.execute(stmt).first()
-        return shape.record(row) if row is not None else None
+    def _insert_children(self, rows: list[_NewChild]) -> None:
+        shape, conn, db = self.shape, self.conn, self.db
+        marker_col = shape.marker_col
+        _even([row.params for row in rows], shape.child_nulls)
+        groups: dict[tuple[str, ...], list[_NewChild]] = {}
+        for row in rows:
+            # One statement per set of columns: an executemany binds the same columns.
+            groups.setdefault(tuple(sorted(row.params)), []).append(row)
+        written: list[_NewChild] = []
+        reread: list[Any] = []
+        for group in groups.values():
+            params = [row.params for row in group]
+            if db._bulk_returning and marker_col is not None and group[0].marker is not None:
+                # Markers tell the rows apart, so the rows need not come back in order:
+                # multi-row inserts even where no sentinel column makes the order certain.
+                stmt = insert(shape.child).returning(
+                    marker_col.label(MARKER), *shape.child_columns()
+                )
+                back = {_norm(r[0]): tuple(r[1:]) for r in conn.execute(stmt, params)}
+                for row in group:
+                    row.part = back.get(_norm(row.marker))
+            elif db._bulk_returning_ordered:
+                stmt = insert(shape.child).returning(
+                    *shape.child_columns(), sort_by_parameter_order=True
+                )
+                for row, part in zip(group, conn.execute(stmt, params), strict=True):
+                    row.part = tuple(part)
+            else:
+                for row in group:
+                    result = conn.execute(insert(shape.child).values(row.params))
+                    key = row.params.get(shape.spec.key)
+                    if key is None and result.inserted_primary_key:
+                        key = result.inserted_primary_key[0]
+                    row.key = key
+                    reread.append(key)
+            written += group
+        for row in written:
+            if row.part is not None:
+                row.key = row.part[0]
+            if row.key is None:
+                continue
+            row.norm = _norm(row.key)
+            if row.part is not None:
+                self.children[row.norm] = row.part
+            if row.marker is not None:
+                self.markers[_norm(row.marker)] = row.norm
+        if reread and self.fan is None:  # with a fan-out, once the link rows are in
+            self._load(shape.key_col, reread, lock=False)
 
-    def _by_marker(
-        self, conn: Connection, shape: Shape, markers: list[str], parent: Any = None
-    ) -> dict[str, ExternalRecord]:
-        found: dict[str, ExternalRecord] = {}
-        col = shape.marker_col
-        if col is None:
-            return found
-        for start in range(0, len(markers), IN_CHUNK):
-            stmt = shape.select().add_columns(col.label("accord_marker"))
-            stmt = stmt.where(col.in_(markers[start : start + IN_CHUNK]))
-            if shape.parent_col is not None:
-                stmt = stmt.where(shape.parent_col == coerce(shape.parent_col, parent))
-            for row in conn.execute(stmt):
-                found.setdefault(row._mapping["accord_marker"], shape.record(row))
-        return found
+    def _insert_links(self, rows: list[_NewLink]) -> None:
+        shape, conn, fan = self.shape, self.conn, self.fan
+        assert fan is not None and shape.link is not None and shape.link_child_col is not None
+        # One statement per set of columns, and each child at most once per statement, so
+        # the rows RETURNING gives back are told apart by their child key.
+        _even([row.params for row in rows], shape.link_nulls)
+        groups: dict[tuple[Any, ...], list[tuple[str, _NewLink]]] = {}
+        rounds: dict[str, int] = {}
+        for row in rows:
+            if isinstance(row.child, str):
+                child, key = row.child, self.children[row.child][0]
+            elif row.child.norm is not None:
+                child, key = row.child.norm, row.child.key
+            else:
+                continue  # its child row could not be read back: the create says so
+            row.params[fan.child_key] = key
+            n = rounds[child] = rounds.get(child, -1) + 1
+            groups.setdefault((n, *sorted(row.params)), []).append((child, row))
+        reread: list[Any] = []
+        for group in groups.values():
+            params = [row.params for _, row in group]
+            if self.db._bulk_returning:
+                stmt = insert(shape.link).returning(
+                    shape.link_child_col.label(LINK_CHILD), *shape.link_columns()
+                )
+                back = {_norm(r[0]): tuple(r[1:]) for r in conn.execute(stmt, params)}
+                for child, row in group:
+                    if child in back:
+                        self.links[child, row.parent] = back[child]
+            else:
+                conn.execute(insert(shape.link), params)
+                reread += [row.params[fan.child_key] for _, row in group]
+        if reread:
+            self._load(shape.key_col, reread, lock=False)
 
 
 # -- helpers --------------------------------------------------------------------------------
@@ -440,6 +650,23 @@ def _after(columns: list[Any], values: tuple[Any, ...]) -> ColumnElement[bool]:
         result: ColumnElement[bool] = columns[0] > bound[0]
         return result
     return tuple_(*columns) > tuple_(*bound)
+
+
+def _even(rows: list[dict[str, Any]], nulls: frozenset[str]) -> None:
+    """Give every row the ``nulls`` columns some row sets, as NULL where it sets none."""
+    given = {name for row in rows for name in row if name in nulls}
+    if given:
+        for row in rows:
+            for name in given:
+                row.setdefault(name, None)
+
+
+def _norm(value: Any) -> str:
+    """A key or marker as text, for matching what was written with what comes back.
+
+    Trailing blanks go: CHAR columns return values padded to their width.
+    """
+    return value.rstrip(" ") if isinstance(value, str) else str(value)
 
 
 def _ok(record: ExternalRecord) -> OperationResult:

@@ -33,6 +33,7 @@ from accord.errors import ConfigError
 
 # Labels of the bookkeeping columns in every select; value columns keep their own names.
 KEY, PARENT, ORDER = "accord_key", "accord_parent", "accord_order"
+LINK_CHILD, MARKER = "accord_link_child", "accord_marker"
 
 
 @dataclass(frozen=True)
@@ -96,11 +97,22 @@ class Shape:
             if isinstance(col.type, String) and isinstance(col.type.length, int)
         }
         self.allowed = set(writable)
-        # Every select and RETURNING lists key, parent (fan-out), stamp, then the fields,
-        # so records are built by position: this runs for every row read or written.
+        # Every select lists key, parent (fan-out), stamp, then the fields, so records are
+        # built by position: this runs for every row read or written.
         self._stamp_at = 2 if self.parent_col is not None else 1
         self._fields_at = self._stamp_at + (self.order_col is not None)
         self._names = tuple(self.fields)
+        # Writes see a record as two parts: the child part (key, stamp, the child's fields)
+        # and, with a fan-out, the link part (parent key, the link row's fields).
+        self.child_width = 1 + (self.order_col is not None) + len(spec.columns)
+        # Columns an insert may set to NULL where a row has no value: leaving them out
+        # would store NULL as well, and one column list for all rows makes one statement.
+        self.child_nulls = frozenset(
+            n for n in spec.columns if n != spec.key and _plain(child.c[n])
+        )
+        self.link_nulls: frozenset[str] = frozenset()
+        if link is not None and spec.fan_out is not None:
+            self.link_nulls = frozenset(n for n in spec.fan_out.columns if _plain(link.c[n]))
 
     # -- selecting ----------------------------------------------------------------------
     def key_columns(self) -> list[Column[Any]]:
@@ -114,6 +126,9 @@ class Shape:
         if self.order_col is not None:
             cols.append(self.order_col.label(ORDER))
         cols += [col.label(name) for name, col in self.fields.items()]
+        if self.marker_col is not None:
+            # Last, so every other position stays as in writes' RETURNING rows.
+            cols.append(self.marker_col.label(MARKER))
         return select(*cols).select_from(self.source)
 
     def select_keys(self) -> Select[Any]:
@@ -122,12 +137,24 @@ class Shape:
             cols.append(self.parent_col.label(PARENT))
         return select(*cols).select_from(self.source)
 
-    def returning(self) -> list[Any]:
-        """What an insert returns to build its record (tables without fan-out only)."""
+    def child_columns(self) -> list[Any]:
+        """The child part of a record: key, stamp, the child's fields (a select or RETURNING)."""
         cols: list[Any] = [self.key_col.label(KEY)]
         if self.order_col is not None:
             cols.append(self.order_col.label(ORDER))
-        return cols + [col.label(name) for name, col in self.fields.items()]
+        return cols + [self.fields[name].label(name) for name in self.spec.columns]
+
+    def link_columns(self) -> list[Any]:
+        """The link part of a record (fan-out only): parent key, the link row's fields."""
+        names = self._names[len(self.spec.columns) :]
+        return [self.fields[name].label(name) for name in names]
+
+    def parts_select(self, *, outer: bool = False) -> Select[Any]:
+        """Child part then link part; ``outer`` keeps children that have no link row."""
+        source: FromClause = self.source
+        if outer and self.link is not None and self.link_child_col is not None:
+            source = self.child.outerjoin(self.link, self.link_child_col == self.key_col)
+        return select(*self.child_columns(), *self.link_columns()).select_from(source)
 
     # -- keys ---------------------------------------------------------------------------
     def row_key(self, row: Sequence[Any]) -> str:
@@ -215,20 +242,30 @@ class Shape:
         return None
 
     # -- records ------------------------------------------------------------------------
+    def compose(self, child: Sequence[Any], link: Sequence[Any] | None) -> ExternalRecord:
+        """The record of a child part and (fan-out) a link part, as a select would read it."""
+        if self.parent_col is None:
+            return self.record(child)
+        assert link is not None
+        return self.record((child[0], link[0], *child[1:], *link))
+
     def record(self, row: Sequence[Any]) -> ExternalRecord:
-        found = tuple(row[self._fields_at : self._fields_at + len(self._names)])
+        end = self._fields_at + len(self._names)
+        found = tuple(row[self._fields_at : end])
         values = dict(zip(self._names, found, strict=True))
+        # Reads carry the create marker after the fields; write results do not need it.
+        marker = row[end] if self.marker_col is not None and len(row) > end else None
         # repr is exact for the types drivers return (str, int, Decimal, datetime, None).
         digest = blake2b(repr(found).encode(), digest_size=8).hexdigest()
         if self.order_col is None:
-            return ExternalRecord(self.row_key(row), values, digest)
+            return ExternalRecord(self.row_key(row), values, digest, marker=marker)
         stamp = row[self._stamp_at]
         modified_at = None
         if self.spec.modified is not None and stamp is not None:
             stamp = modified_at = to_iso(as_utc(stamp))
         # The stamp alone misses edits within one tick of a coarse clock; the hash does not.
         version = f"{'' if stamp is None else stamp}|{digest}"
-        return ExternalRecord(self.row_key(row), values, version, modified_at)
+        return ExternalRecord(self.row_key(row), values, version, modified_at, marker=marker)
 
 
 def coerce(col: Column[Any], text: Any) -> Any:
@@ -239,6 +276,17 @@ def coerce(col: Column[Any], text: Any) -> Any:
         except (TypeError, ValueError):
             raise BadKeyError(str(text)) from None
     return text if isinstance(text, str) else str(text)
+
+
+def _plain(col: Column[Any]) -> bool:
+    """A column that holds NULL when an insert leaves it out: no default, no generation."""
+    return (
+        col.nullable is True
+        and col.server_default is None
+        and col.computed is None
+        and col.identity is None
+        and not col.primary_key
+    )
 
 
 def reflect(engine: Engine, specs: Sequence[TableSpec]) -> dict[str, Shape]:

@@ -88,6 +88,13 @@ class Pull:
         ctx = self.ctx
         if not ctx.connector.capabilities(self.emap.source).list_keys:
             return
+        with ctx.transaction() as conn:
+            linked = links.count_active(conn, ctx.system, self.entity)
+        # When every record the pull sees gets linked (creates are automatic), as many
+        # records as live links means none was deleted: skip reading every key.
+        auto = self.emap.create_in_hub == "auto"
+        if auto and ctx.connector.count(self.emap.source) == linked:
+            return
         present = set(ctx.connector.list_keys(self.emap.source))
         with ctx.transaction() as conn:
             gone = [
@@ -122,9 +129,15 @@ class Pull:
                 if i.record.key not in known or known[i.record.key].state != "active"
             ],
         )
-        hub_ids = {link.hub_id for link in known.values()} | {
-            i for ids in candidates.values() for i in ids
-        }
+        # Creates in flight to this system, by marker: a record carrying one is ours.
+        markers = [r.marker for r in batch if r.marker and r.key not in known]
+        pending = links.pending_by_markers(conn, ctx.system, self.entity, markers)
+        pending_by_hub = {p.hub_id: p for p in pending.values()}
+        hub_ids = (
+            {link.hub_id for link in known.values()}
+            | {i for ids in candidates.values() for i in ids}
+            | set(pending_by_hub)
+        )
         hub = records.get_many(conn, hub_ids)
         linked_here = links.by_hub(
             conn, ctx.system, self.entity, [i for ids in candidates.values() for i in ids]
@@ -159,13 +172,15 @@ class Pull:
                     continue  # our own write, or nothing new: the fast path
                 self._merge(item, link, hub[link.hub_id], writes, changed_links, conflicts, False)
                 continue
-            target = self._pick_candidate(item, candidates, linked_here, claimed, hub)
+            target = self._by_marker(rec, pending, claimed)
+            if target is None:
+                target = self._pick_candidate(item, candidates, linked_here, claimed, hub)
             if target is not None:
                 claimed.add(target)
-                pending = linked_here.get(target)
-                new_link = pending or Link(None, ctx.system, self.entity, rec.key, target)
+                waiting = pending_by_hub.get(target) or linked_here.get(target)
+                new_link = waiting or Link(None, ctx.system, self.entity, rec.key, target)
                 new_link.external_id, new_link.state, new_link.marker = rec.key, "active", None
-                first = pending is None or not pending.base
+                first = waiting is None or not waiting.base
                 self.ctx.plan.add(
                     PlannedChange("hub", self.entity, "link", self._label(hub[target].data))
                 )
@@ -219,6 +234,13 @@ class Pull:
         keys = [k for k in (match_key(self.entity, i.values) for i in unlinked) if k]
         return records.find_by_match_keys(conn, self.entity, keys)
 
+    @staticmethod
+    def _by_marker(rec: ExternalRecord, pending: dict[str, Link], claimed: set[int]) -> int | None:
+        link = pending.get(rec.marker) if rec.marker else None
+        if link is None or link.hub_id in claimed:
+            return None
+        return link.hub_id
+
     def _pick_candidate(
         self,
         item: _Incoming,
@@ -232,6 +254,12 @@ class Pull:
             existing = linked_here.get(hub_id)
             if hub_id in claimed or (existing is not None and existing.state != "pending"):
                 continue
+            if (
+                existing is not None
+                and item.record.marker
+                and existing.marker != item.record.marker
+            ):
+                continue  # made by another create of ours: not this record
             if hub[hub_id].deleted and existing is None:
                 continue  # a deleted record is matched only to finish its own create
             return hub_id

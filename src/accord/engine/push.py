@@ -109,7 +109,7 @@ class Push:
             elif record.deleted:
                 item = self._delete(record, link)
             else:
-                item = self._update(record, link, refs)
+                item = self._update(record, link, refs, refused)
             if item is not None:
                 outgoing.append(item)
         return outgoing
@@ -194,7 +194,11 @@ class Push:
         return _Outgoing(record, link, operation, sent, problems)
 
     def _update(
-        self, record: HubRecord, link: Link, refs: dict[str, dict[int, str]]
+        self,
+        record: HubRecord,
+        link: Link,
+        refs: dict[str, dict[int, str]],
+        refused: list[ErrorEntry],
     ) -> _Outgoing | None:
         changed = {
             name: record.data.get(name)
@@ -206,6 +210,10 @@ class Push:
         if not changed:
             return None
         native, sent, problems = self._to_system(changed, refs, creating=False)
+        if not native:
+            for name, message in problems:
+                refused.append(self._error(record, name, message))
+            return None  # nothing the system can take: report, don't count an update
         expected = link.base_version if self.caps.conditional_update else None
         operation = Operation("update", link.external_id, native, expected_version=expected)
         return _Outgoing(record, link, operation, sent, problems)
@@ -326,12 +334,30 @@ class Push:
             link.sending = None
             saved.append(link)
             done.append(item.record.id)
-        created = [
-            o.link.external_id
-            for o in outgoing
-            if o.operation.kind == "create" and o.link.external_id
-        ]
-        links.release_external_ids(conn, ctx.system, self.entity, created)
+        created = [o.link for o in outgoing if o.operation.kind == "create" and o.link.external_id]
+        links.release_external_ids(
+            conn, ctx.system, self.entity, [str(link.external_id) for link in created]
+        )
+        taken = links.by_external(
+            conn, ctx.system, self.entity, [str(link.external_id) for link in created]
+        )
+        for link in created:
+            owner = taken.get(str(link.external_id))
+            if owner is not None and owner.hub_id != link.hub_id:
+                # The system answered a create with a record already linked elsewhere: keep
+                # both links as they are and say so, rather than fail the whole batch.
+                saved.remove(link)
+                done.remove(link.hub_id)
+                errors.append(
+                    ErrorEntry(
+                        ctx.system,
+                        self.entity,
+                        "push",
+                        f"{ctx.system} returned {link.external_id} for this create, but that"
+                        f" record is linked to hub record {owner.hub_id}",
+                        record_id=link.hub_id,
+                    )
+                )
         links.save(conn, saved, at)
         bookkeeping.add_errors(conn, errors, ctx.run_id, at)
         bookkeeping.resolve_errors(

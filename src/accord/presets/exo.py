@@ -79,7 +79,9 @@ def tables() -> list[TableSpec]:
     ]
 
 
-def profile(conflict: ConflictRule = "record_lww", region: str = "NZ") -> Profile:
+def profile(
+    conflict: ConflictRule = "record_lww", region: str = "NZ", owns_codes: bool = True
+) -> Profile:
     policy = ConflictPolicy(rule=conflict)
     staff = EntityMap(
         "salesperson",
@@ -101,7 +103,7 @@ def profile(conflict: ConflictRule = "record_lww", region: str = "NZ") -> Profil
         "company",
         "customers",
         [
-            FieldMap("code", "ACCNO", "in"),
+            FieldMap("code", "ACCNO", "in" if owns_codes else "none"),
             FieldMap("name", "NAME", max_length=60),
             FieldMap("phone", "PHONE", max_length=30),
             FieldMap("fax", "FAX", max_length=30),

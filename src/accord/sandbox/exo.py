@@ -84,7 +84,7 @@ DR_ACCS = Table(
     Column("ALPHACODE", String(20)),
     _money("BALANCE"),
     *[_money(f"AGEDBAL{i}") for i in range(4)],
-    Column("X_ACCORD_ID", String(64)),
+    Column("X_ACCORD_ID", String(64), index=True),  # markers are looked up in batches
 )
 
 CONTACTS = Table(
@@ -106,7 +106,7 @@ CONTACTS = Table(
     Column("ISACTIVE", CHAR(1), nullable=False, default="Y", server_default="Y"),
     Column("COMPANY_ACCNO", Integer, index=True),
     Column("LAST_UPDATED", DateTime, index=True),
-    Column("X_ACCORD_ID", String(64)),
+    Column("X_ACCORD_ID", String(64), index=True),  # markers are looked up in batches
 )
 
 DR_CONTACTS = Table(

@@ -25,7 +25,7 @@ def open_system(config: Config, name: str, clock: Clock | None = None) -> tuple[
     if system.preset is None:
         raise ConfigError("a system needs a preset (tables and mapping)", system=name)
     chosen = preset(system.preset)
-    kwargs = {"region": system.region}
+    kwargs: dict[str, object] = {"region": system.region, "owns_codes": system.owns_codes}
     if system.conflict:
         kwargs["conflict"] = system.conflict
     profile = chosen.profile(**kwargs)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, delete, insert, select, update
+from sqlalchemy import Connection, and_, bindparam, delete, func, insert, select, update
 
 from accord.store.records import _chunks
 from accord.store.schema import links
@@ -71,6 +71,37 @@ def pending(conn: Connection, system: str, entity: str) -> list[Link]:
         )
     )
     return [_row_to_link(r) for r in rows]
+
+
+def pending_by_markers(
+    conn: Connection, system: str, entity: str, markers: Iterable[str]
+) -> dict[str, Link]:
+    """Pending creates to ``system`` carrying these idempotency markers."""
+    found: dict[str, Link] = {}
+    for chunk in _chunks(sorted(set(markers)), 900):
+        rows = conn.execute(
+            select(links).where(
+                and_(
+                    links.c.system == system,
+                    links.c.entity == entity,
+                    links.c.state == "pending",
+                    links.c.marker.in_(chunk),
+                )
+            )
+        )
+        for row in rows:
+            found[row.marker] = _row_to_link(row)
+    return found
+
+
+def count_active(conn: Connection, system: str, entity: str) -> int:
+    return int(
+        conn.execute(
+            select(func.count()).where(
+                and_(links.c.system == system, links.c.entity == entity, links.c.state == "active")
+            )
+        ).scalar_one()
+    )
 
 
 def external_ids(conn: Connection, system: str, entity: str) -> Iterator[tuple[str, int]]:

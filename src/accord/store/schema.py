@@ -71,11 +71,12 @@ links = Table(
     Column("held", Json, nullable=False),  # fields held by open conflicts: not pushed
     # Values being sent, saved before the system is written: if the run dies before the
     # base is saved, the next pull recognises them as ours rather than a user's change.
-    Column("sending", Json),
+    Column("sending", JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")),
     Column("marker", String(64)),  # idempotency marker of a pending create
     Column("updated_at", Time, nullable=False),
     UniqueConstraint("system", "entity", "external_id", name="uq_links_external"),
     UniqueConstraint("system", "entity", "hub_id", name="uq_links_hub"),
+    Index("ix_links_marker", "marker"),
 )
 
 journal = Table(

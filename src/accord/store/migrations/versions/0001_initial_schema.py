@@ -147,7 +147,9 @@ def upgrade() -> None:
         ),
         sa.Column(
             "sending",
-            sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), "postgresql"),
+            sa.JSON(none_as_null=True).with_variant(
+                postgresql.JSONB(none_as_null=True, astext_type=Text()), "postgresql"
+            ),
             nullable=True,
         ),
         sa.Column("marker", sa.String(length=64), nullable=True),
@@ -156,6 +158,7 @@ def upgrade() -> None:
         sa.UniqueConstraint("system", "entity", "external_id", name="uq_links_external"),
         sa.UniqueConstraint("system", "entity", "hub_id", name="uq_links_hub"),
     )
+    op.create_index("ix_links_marker", "links", ["marker"], unique=False)
     op.create_table(
         "records",
         sa.Column(
@@ -224,6 +227,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index("ix_links_marker", table_name="links")
 
     op.drop_table("settings")
     op.drop_table("runs")
