@@ -14,7 +14,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from accord.errors import ConfigError
 
@@ -102,6 +102,16 @@ class Config(BaseModel):
     hub: HubConfig = Field(default_factory=HubConfig)
     systems: dict[str, SystemConfig] = Field(default_factory=dict)
     path: Path | None = None
+
+    @model_validator(mode="after")
+    def _one_owner_of_codes(self) -> Config:
+        owners = [n for n, s in self.systems.items() if s.owns_codes and s.sync != "off"]
+        if len(owners) > 1:
+            raise ValueError(
+                f"systems {', '.join(owners)} all own account codes: each would overwrite the"
+                " hub's codes with its own numbering; set owns_codes = false on all but one"
+            )
+        return self
 
     def system(self, name: str) -> SystemConfig:
         try:

@@ -126,6 +126,19 @@ def test_s000_03_a_field_only_the_hub_has_is_never_sent_nor_blanked(exo: ExoWorl
     assert hub["department"] == "Logistics" and hub["job_title"] == "Warehouse lead"
 
 
+def test_two_systems_cannot_both_own_account_codes() -> None:
+    from accord.config import Config
+
+    systems = {
+        name: {"kind": "sql", "preset": "exo", "url": "sqlite://", "sync": "two-way"}
+        for name in ("erp1", "erp2")
+    }
+    with pytest.raises(ValueError, match="own account codes"):
+        Config.model_validate({"systems": systems})
+    systems["erp2"]["owns_codes"] = False  # type: ignore[assignment]
+    assert Config.model_validate({"systems": systems}).systems["erp2"].owns_codes is False
+
+
 def test_s000_04_each_direction_has_its_own_configurable_schedule(exo: ExoWorld) -> None:
     default = SystemConfig(kind="sql", preset="exo", url="sqlite://").schedule
     assert parse_duration(default.push) == timedelta(minutes=15)
