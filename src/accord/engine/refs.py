@@ -13,19 +13,15 @@ from accord.store import links
 def hub_ids_for(
     conn: Connection, system: str, ref_entity: str, external_keys: Iterable[str]
 ) -> dict[str, int]:
-    found = links.by_external(conn, system, ref_entity, external_keys)
-    return {key: link.hub_id for key, link in found.items() if link.state != "pending"}
+    pairs = links.key_pairs(conn, system, ref_entity, external_ids=external_keys)
+    return dict(pairs)
 
 
 def external_keys_for(
     conn: Connection, system: str, ref_entity: str, hub_ids: Iterable[int]
 ) -> dict[int, str]:
-    found = links.by_hub(conn, system, ref_entity, hub_ids)
-    return {
-        hub_id: link.external_id
-        for hub_id, link in found.items()
-        if link.external_id is not None and link.state == "active"
-    }
+    pairs = links.key_pairs(conn, system, ref_entity, hub_ids=hub_ids)
+    return {hub_id: key for key, hub_id in pairs}
 
 
 def collect(values: Iterable[dict[str, Any]], field: str) -> set[Any]:

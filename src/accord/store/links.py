@@ -60,6 +60,36 @@ def by_hub(conn: Connection, system: str, entity: str, hub_ids: Iterable[int]) -
     return found
 
 
+def key_pairs(
+    conn: Connection,
+    system: str,
+    entity: str,
+    *,
+    hub_ids: Iterable[int] = (),
+    external_ids: Iterable[str] = (),
+) -> list[tuple[str, int]]:
+    """(external id, hub id) of active links, looked up either way; no base is decoded."""
+    column, keys = (
+        (links.c.hub_id, sorted(set(hub_ids)))
+        if hub_ids
+        else (links.c.external_id, sorted(set(external_ids)))
+    )
+    pairs: list[tuple[str, int]] = []
+    for chunk in _chunks(keys, 900):
+        rows = conn.execute(
+            select(links.c.external_id, links.c.hub_id).where(
+                and_(
+                    links.c.system == system,
+                    links.c.entity == entity,
+                    links.c.state == "active",
+                    column.in_(chunk),
+                )
+            )
+        )
+        pairs.extend((row.external_id, row.hub_id) for row in rows)
+    return pairs
+
+
 def for_record(conn: Connection, hub_id: int) -> list[Link]:
     return [_row_to_link(r) for r in conn.execute(select(links).where(links.c.hub_id == hub_id))]
 
