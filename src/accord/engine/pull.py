@@ -109,6 +109,7 @@ class Pull:
     # -- one batch ---------------------------------------------------------------------
     def _process(self, conn: Connection, batch: Sequence[ExternalRecord]) -> None:
         ctx = self.ctx
+        batch = self._drop_unchanged(conn, batch)
         known = links.by_external(conn, ctx.system, self.entity, [r.key for r in batch])
         reused = [
             r.key
@@ -164,12 +165,6 @@ class Pull:
                     )
                 continue
             if link is not None and link.state == "active":
-                if (
-                    rec.version is not None
-                    and rec.version == link.base_version
-                    and not item.problems
-                ):
-                    continue  # our own write, or nothing new: the fast path
                 self._merge(item, link, hub[link.hub_id], writes, changed_links, conflicts, False)
                 continue
             target = self._by_marker(rec, pending, claimed)
@@ -201,6 +196,31 @@ class Pull:
             at=ctx.now(),
             keep=keep_errors,
         )
+
+    def _drop_unchanged(
+        self, conn: Connection, batch: Sequence[ExternalRecord]
+    ) -> Sequence[ExternalRecord]:
+        """Records at the version their base was read at: our own writes and re-reads.
+
+        Checked on a narrow query first, so re-reading many unchanged records (an overlap
+        window right after a bulk push) never decodes their bases.
+        """
+        versions = links.versions(conn, self.ctx.system, self.entity, [r.key for r in batch])
+        if not versions:
+            return batch
+        erring = (
+            {
+                row.external_id
+                for row in bookkeeping.open_errors(conn, self.ctx.system, self.entity, "pull")
+            }
+            if any(versions.get(r.key) == r.version for r in batch)
+            else set()
+        )
+        return [
+            r
+            for r in batch
+            if r.deleted or r.version is None or versions.get(r.key) != r.version or r.key in erring
+        ]
 
     def _map(self, conn: Connection, batch: Sequence[ExternalRecord]) -> list[_Incoming]:
         mapped = []

@@ -208,6 +208,26 @@ def open_errors(
     return list(conn.execute(query))
 
 
+def erring_keys(
+    conn: Connection, system: str, entity: str, direction: str, external_ids: Sequence[str]
+) -> set[str]:
+    """Which of these external ids have an open error."""
+    found: set[str] = set()
+    for start in range(0, len(external_ids), 900):
+        chunk = list(external_ids[start : start + 900])
+        rows = conn.execute(
+            select(errors.c.external_id).where(
+                errors.c.system == system,
+                errors.c.entity == entity,
+                errors.c.direction == direction,
+                errors.c.status == "open",
+                errors.c.external_id.in_(chunk),
+            )
+        )
+        found.update(row.external_id for row in rows)
+    return found
+
+
 def resolve_errors(
     conn: Connection,
     system: str,

@@ -60,6 +60,26 @@ def by_hub(conn: Connection, system: str, entity: str, hub_ids: Iterable[int]) -
     return found
 
 
+def versions(
+    conn: Connection, system: str, entity: str, external_ids: Iterable[str]
+) -> dict[str, str]:
+    """The base version of each active link with these external ids."""
+    found: dict[str, str] = {}
+    for chunk in _chunks(sorted(set(external_ids)), 900):
+        rows = conn.execute(
+            select(links.c.external_id, links.c.base_version).where(
+                and_(
+                    links.c.system == system,
+                    links.c.entity == entity,
+                    links.c.state == "active",
+                    links.c.external_id.in_(chunk),
+                )
+            )
+        )
+        found.update({row.external_id: row.base_version for row in rows if row.base_version})
+    return found
+
+
 def key_pairs(
     conn: Connection,
     system: str,
