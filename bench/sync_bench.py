@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import hashlib
+import inspect
 import json
 import os
 import platform
@@ -60,12 +62,21 @@ class Query:
     keys: tuple[str, ...]
     select: str  # SELECT ... FROM ... (no WHERE)
     stamp: str  # the modified-time column, for "WHERE <stamp> >= ?"
+    types: dict[str, str]  # dlt data type per column (SQLite hands times over as text)
 
 
 def erp_queries() -> list[Query]:
     """The rows the sync moves, from the Exo preset's table declarations."""
-    from accord.presets import exo
+    from sqlalchemy import Integer
 
+    from accord.presets import exo
+    from accord.sandbox.exo import metadata
+
+    kinds = {
+        col.name: "bigint" if isinstance(col.type, Integer) else "text"
+        for table in metadata.tables.values()
+        for col in table.columns
+    }
     specs = {spec.name: spec for spec in exo.tables()}
     cust, cont = specs["customers"], specs["contacts"]
     assert cust.modified and cont.modified and cont.fan_out
@@ -84,6 +95,7 @@ def erp_queries() -> list[Query]:
             (cust.key,),
             f"SELECT {', '.join(cust_cols)} FROM {cust.table}",
             cust.modified,
+            {c: kinds[c] for c in cust_cols},
         ),
         Query(
             "contacts",
@@ -92,6 +104,7 @@ def erp_queries() -> list[Query]:
             f"SELECT {cont_select} FROM {fan.table} l "
             f"JOIN {cont.table} c ON l.{fan.child_key} = c.{cont.key}",
             f"c.{cont.modified}",
+            {c: kinds[c] for c in cont_cols},
         ),
     ]
 
@@ -170,6 +183,14 @@ def _instrument() -> dict[str, float]:
     return totals
 
 
+CODE_OWNER = "erp1"  # the system whose account numbers are the hub's account codes
+
+
+def _owns_codes(name: str, accepted: Sequence[str]) -> dict[str, bool]:
+    """``owns_codes`` for versions of accord that have it (one owner per configuration)."""
+    return {"owns_codes": name == CODE_OWNER} if "owns_codes" in accepted else {}
+
+
 def _sync_call(task: SyncTask, store: HubStore) -> Callable[[], Plan]:
     if task.detection == "modified":
         from accord.config import Config, HubConfig, SystemConfig
@@ -179,7 +200,12 @@ def _sync_call(task: SyncTask, store: HubStore) -> Callable[[], Plan]:
             hub=HubConfig(database=task.hub_url, database_env=None),
             systems={
                 name: SystemConfig(
-                    kind="sql", preset="exo", url=url, sync="two-way", batch_size=task.batch_size
+                    kind="sql",
+                    preset="exo",
+                    url=url,
+                    sync="two-way",
+                    batch_size=task.batch_size,
+                    **_owns_codes(name, list(SystemConfig.model_fields)),
                 )
                 for name, url in task.systems.items()
             },
@@ -191,12 +217,15 @@ def _sync_call(task: SyncTask, store: HubStore) -> Callable[[], Plan]:
     from accord.engine import SyncContext, sync
     from accord.presets import exo
 
+    options = _owns_codes(task.name, list(inspect.signature(exo.profile).parameters))
+
     def run() -> Plan:
         clock = SystemClock()
         connector = SqlConnector(task.name, task.systems[task.name], hash_tables(), clock)
         try:
+            profile = exo.profile(**options)
             ctx = SyncContext(
-                store, connector, exo.profile(), task.name, clock, batch_size=task.batch_size
+                store, connector, profile, task.name, clock, batch_size=task.batch_size
             )
             return sync(ctx)
         finally:
@@ -213,22 +242,22 @@ def sync_worker(task: SyncTask) -> dict[str, Any]:
     try:
         call = _sync_call(task, store)
         profiler = cProfile.Profile() if task.profile_path else None
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         if profiler is not None:
             profiler.enable()
         plan = call()
         if profiler is not None:
             profiler.disable()
-        seconds = time.perf_counter() - start
+        seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
         if profiler is not None and task.profile_path:
             profiler.dump_stats(task.profile_path)
     finally:
         store.close()
-    return {"seconds": seconds, "counts": dict(plan.counts), "steps": steps}
+    return {"seconds": seconds, "cpu_seconds": cpu, "counts": dict(plan.counts), "steps": steps}
 
 
 def raw_copy_worker(task: RawTask) -> dict[str, Any]:
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     dst = sqlite3.connect(task.target, isolation_level=None)
     rows = 0
     try:
@@ -247,7 +276,7 @@ def raw_copy_worker(task: RawTask) -> dict[str, Any]:
         dst.execute("COMMIT")
     finally:
         dst.close()
-    return {"seconds": time.perf_counter() - start, "rows": rows}
+    return _timed(start, cpu, rows=rows)
 
 
 def dlt_worker(task: DltTask) -> dict[str, Any]:
@@ -268,7 +297,7 @@ def dlt_worker(task: DltTask) -> dict[str, Any]:
             counted[0] += len(page)
             yield page
 
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     workdir = Path(task.workdir)
     pipeline = dlt.pipeline(
         pipeline_name="accord_bench",
@@ -277,11 +306,26 @@ def dlt_worker(task: DltTask) -> dict[str, Any]:
         dataset_name="erp",
     )
     resources = [
-        dlt.resource(pages(q), name=q.table, primary_key=list(q.keys), write_disposition="merge")
+        dlt.resource(
+            pages(q),
+            name=q.table,
+            primary_key=list(q.keys),
+            write_disposition="merge",
+            columns=[{"name": c, "data_type": q.types[c]} for c in q.columns],
+        )
         for q in task.queries
     ]
     pipeline.run(resources)
-    return {"seconds": time.perf_counter() - start, "rows": counted[0]}
+    return _timed(start, cpu, rows=counted[0])
+
+
+def _timed(start: float, cpu: float, **extra: Any) -> dict[str, Any]:
+    """Wall and CPU seconds since ``start`` / ``cpu`` (CPU: every thread of this process)."""
+    return {
+        "seconds": time.perf_counter() - start,
+        "cpu_seconds": time.process_time() - cpu,
+        **extra,
+    }
 
 
 def peak_rss_mb() -> float:
@@ -486,6 +530,7 @@ def _check_edits(conn: sqlite3.Connection, edits: Edits) -> dict[str, int]:
 class Phase:
     name: str
     seconds: float
+    cpu_seconds: float
     records: int
     peak_mb: float
     kind: str  # "initial" or "incremental": which baseline it compares with
@@ -510,6 +555,7 @@ class Bench:
         self.queries = erp_queries()
         self.profile_dir = Path(args.profile_dir).resolve() if args.profile_dir else None
         self.load_at_start: float | None = None
+        self.source_at_start = accord_source()[1]
 
     def log(self, message: str) -> None:
         print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
@@ -519,26 +565,35 @@ class Bench:
     ) -> Phase:
         """Sync erp1 then erp2, each in its own fresh process."""
         urls = {n: url_of(p) for n, p in systems.items()}
-        total, peak, detail = 0.0, 0.0, {}
+        total, cpu, peak, detail = 0.0, 0.0, 0.0, {}
         for system in systems:
             profile = None
             if self.profile_dir is not None:
-                slug = name.replace(" ", "_").replace("%", "pct").replace("(", "").replace(")", "")
+                slug = "".join(c if c.isalnum() else "_" for c in name.replace("%", "pct"))
                 profile = str(self.profile_dir / f"{slug}.{system}.prof")
             task = SyncTask(url_of(hub), urls, system, self.args.batch_size, mode, profile)
             result = in_child(sync_worker, task)
             self.log(f"  {name}: {system} {result['seconds']:.2f} s, {result['peak_mb']:.0f} MB")
             total += result["seconds"]
+            cpu += result["cpu_seconds"]
             peak = max(peak, result["peak_mb"])
             detail[system] = result
-        return Phase(name, total, records, peak, kind, detail)
+        return Phase(name, total, cpu, records, peak, kind, detail)
 
     def baseline(
         self, name: str, kind: str, fn: Callable[[Any], dict[str, Any]], task: Any
     ) -> Phase:
         result = in_child(fn, task)
         self.log(f"  {name}: {result['seconds']:.2f} s ({result['rows']} rows)")
-        return Phase(name, result["seconds"], result["rows"], result["peak_mb"], kind, result)
+        return Phase(
+            name,
+            result["seconds"],
+            result["cpu_seconds"],
+            result["rows"],
+            result["peak_mb"],
+            kind,
+            result,
+        )
 
     def run(self) -> None:
         from accord.sandbox.exo import generate
@@ -653,22 +708,28 @@ class Bench:
     # -- reporting -----------------------------------------------------------------------------
     def report(self) -> dict[str, Any]:
         header = (
-            f"{'phase':<22} {'seconds':>9} {'records':>8} {'rec/s':>9} {'peak MB':>8} "
+            f"{'phase':<22} {'seconds':>9} {'cpu s':>8} {'records':>8} {'rec/s':>9} {'peak MB':>8} "
             f"{'x raw':>7} {'x dlt':>7} {'x init':>7}  {'target':<38} met"
         )
         env = environment()
+        env["source_changed_during_run"] = env["accord_source_digest"] != self.source_at_start
         print()
+        print(f"accord from {env['accord_path']} (commit {env['accord_commit']}, ", end="")
+        print(f"uncommitted changes: {env['accord_src_uncommitted_changes']})", end="")
+        print(f"; label: {self.args.label}" if self.args.label else "")
+        if env["source_changed_during_run"]:
+            print("WARNING: accord's source changed during the run; the figures mix versions")
         print(
             f"{self.stats.customers} companies, {self.stats.contacts} contacts "
             f"({self.stats.links} contact pairs), batch size {self.args.batch_size}; "
-            f"{env['cpus']} CPUs, load average {self.load_at_start} at start, "
-            f"{env['load_average_1m']} at end"
+            f"{env['cpus']} CPUs, 1-minute load average {_fmt(self.load_at_start)} at start, "
+            f"{_fmt(env['load_average_1m'])} at end"
         )
         print(header)
         print("-" * len(header))
         for p in self.phases:
             print(
-                f"{p.name:<22} {p.seconds:>9.2f} {p.records:>8} {p.per_second:>9.0f} "
+                f"{p.name:<22} {p.seconds:>9.2f} {p.cpu_seconds:>8.2f} {p.records:>8} {p.per_second:>9.0f} "
                 f"{p.peak_mb:>8.0f} {_fmt(p.ratio_raw):>7} {_fmt(p.ratio_dlt):>7} "
                 f"{_pct(p.ratio_initial):>7}  {p.target:<38} "
                 f"{'' if p.met is None else ('yes' if p.met else 'NO')}"
@@ -713,25 +774,45 @@ def _pct(value: float | None) -> str:
     return "" if value is None else f"{value:.1%}"
 
 
-def environment() -> dict[str, Any]:
+def accord_source() -> tuple[Path, str]:
+    """Where the accord package being measured lives, and a digest of its Python files.
+
+    Every phase's process imports accord afresh, so an edit under src/ during a run
+    would be measured half-way: the digest is compared at the end.
+    """
+    import accord
+
+    root = Path(accord.__file__).resolve().parent
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        digest.update(str(path.relative_to(root)).encode())
+        digest.update(path.read_bytes())
+    return root, digest.hexdigest()[:16]
+
+
+def _git(root: Path, *args: str) -> str:
     try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            cwd=BENCH_DIR,
-            capture_output=True,
-            text=True,
-            check=False,
-        ).stdout.strip()
+        done = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=False)
     except OSError:
-        commit = ""
+        return ""
+    return done.stdout.strip() if done.returncode == 0 else ""
+
+
+def environment() -> dict[str, Any]:
+    root, digest = accord_source()
+    commit = _git(root, "rev-parse", "--short", "HEAD")
+    dirty = bool(_git(root, "status", "--porcelain", "--", ".")) if commit else None
     return {
+        "accord_path": str(root),
+        "accord_commit": commit or None,  # None: not in a git work tree (e.g. a snapshot)
+        "accord_src_uncommitted_changes": dirty,
+        "accord_source_digest": digest,
         "python": sys.version.split()[0],
         "sqlite": sqlite3.sqlite_version,
         "platform": platform.platform(),
         "cpus": os.cpu_count(),
         # Other work on the machine skews the timings; the 1-minute load says how much.
         "load_average_1m": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
-        "commit": commit,
     }
 
 
@@ -747,6 +828,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--no-hash", action="store_true", help="skip the hash-detection run")
     parser.add_argument("--profile-dir", help="write a cProfile file per sync run here")
     parser.add_argument("--results", default=str(DEFAULT_RESULTS), help="JSON results path")
+    parser.add_argument("--label", help="free text saved with the results, e.g. the commit")
     return parser.parse_args(argv)
 
 
