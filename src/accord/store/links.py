@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, delete, func, insert, select, update
+from sqlalchemy import Connection, and_, bindparam, func, insert, select, update
 
 from accord.store.records import _chunks
 from accord.store.schema import links
 from accord.store.types import Link
+
+_ACTIVE = links.c.state == "active"
 
 
 def _row_to_link(row: Any) -> Link:
@@ -28,56 +30,46 @@ def _row_to_link(row: Any) -> Link:
     )
 
 
+def _rows_in(
+    conn: Connection,
+    columns: Sequence[Any],
+    system: str,
+    entity: str,
+    column: Any,
+    keys: Iterable[Any],
+    *conditions: Any,
+) -> Iterator[Any]:
+    """Rows of one system's links of one entity whose ``column`` is among ``keys``."""
+    for chunk in _chunks(sorted(set(keys)), 900):
+        yield from conn.execute(
+            select(*columns).where(
+                links.c.system == system,
+                links.c.entity == entity,
+                column.in_(chunk),
+                *conditions,
+            )
+        )
+
+
 def by_external(
     conn: Connection, system: str, entity: str, external_ids: Iterable[str]
 ) -> dict[str, Link]:
-    found: dict[str, Link] = {}
-    for chunk in _chunks(sorted(set(external_ids)), 900):
-        rows = conn.execute(
-            select(links).where(
-                and_(
-                    links.c.system == system,
-                    links.c.entity == entity,
-                    links.c.external_id.in_(chunk),
-                )
-            )
-        )
-        for row in rows:
-            found[row.external_id] = _row_to_link(row)
-    return found
+    rows = _rows_in(conn, [links], system, entity, links.c.external_id, external_ids)
+    return {row.external_id: _row_to_link(row) for row in rows}
 
 
 def by_hub(conn: Connection, system: str, entity: str, hub_ids: Iterable[int]) -> dict[int, Link]:
-    found: dict[int, Link] = {}
-    for chunk in _chunks(sorted(set(hub_ids)), 900):
-        rows = conn.execute(
-            select(links).where(
-                and_(links.c.system == system, links.c.entity == entity, links.c.hub_id.in_(chunk))
-            )
-        )
-        for row in rows:
-            found[row.hub_id] = _row_to_link(row)
-    return found
+    rows = _rows_in(conn, [links], system, entity, links.c.hub_id, hub_ids)
+    return {row.hub_id: _row_to_link(row) for row in rows}
 
 
 def versions(
     conn: Connection, system: str, entity: str, external_ids: Iterable[str]
 ) -> dict[str, str]:
     """The base version of each active link with these external ids."""
-    found: dict[str, str] = {}
-    for chunk in _chunks(sorted(set(external_ids)), 900):
-        rows = conn.execute(
-            select(links.c.external_id, links.c.base_version).where(
-                and_(
-                    links.c.system == system,
-                    links.c.entity == entity,
-                    links.c.state == "active",
-                    links.c.external_id.in_(chunk),
-                )
-            )
-        )
-        found.update({row.external_id: row.base_version for row in rows if row.base_version})
-    return found
+    columns = [links.c.external_id, links.c.base_version]
+    rows = _rows_in(conn, columns, system, entity, links.c.external_id, external_ids, _ACTIVE)
+    return {row.external_id: row.base_version for row in rows if row.base_version}
 
 
 def key_pairs(
@@ -89,29 +81,10 @@ def key_pairs(
     external_ids: Iterable[str] = (),
 ) -> list[tuple[str, int]]:
     """(external id, hub id) of active links, looked up either way; no base is decoded."""
-    column, keys = (
-        (links.c.hub_id, sorted(set(hub_ids)))
-        if hub_ids
-        else (links.c.external_id, sorted(set(external_ids)))
-    )
-    pairs: list[tuple[str, int]] = []
-    for chunk in _chunks(keys, 900):
-        rows = conn.execute(
-            select(links.c.external_id, links.c.hub_id).where(
-                and_(
-                    links.c.system == system,
-                    links.c.entity == entity,
-                    links.c.state == "active",
-                    column.in_(chunk),
-                )
-            )
-        )
-        pairs.extend((row.external_id, row.hub_id) for row in rows)
-    return pairs
-
-
-def for_record(conn: Connection, hub_id: int) -> list[Link]:
-    return [_row_to_link(r) for r in conn.execute(select(links).where(links.c.hub_id == hub_id))]
+    column, keys = (links.c.hub_id, hub_ids) if hub_ids else (links.c.external_id, external_ids)
+    columns = [links.c.external_id, links.c.hub_id]
+    rows = _rows_in(conn, columns, system, entity, column, keys, _ACTIVE)
+    return [(row.external_id, row.hub_id) for row in rows]
 
 
 def pending(conn: Connection, system: str, entity: str) -> list[Link]:
@@ -127,21 +100,9 @@ def pending_by_markers(
     conn: Connection, system: str, entity: str, markers: Iterable[str]
 ) -> dict[str, Link]:
     """Pending creates to ``system`` carrying these idempotency markers."""
-    found: dict[str, Link] = {}
-    for chunk in _chunks(sorted(set(markers)), 900):
-        rows = conn.execute(
-            select(links).where(
-                and_(
-                    links.c.system == system,
-                    links.c.entity == entity,
-                    links.c.state == "pending",
-                    links.c.marker.in_(chunk),
-                )
-            )
-        )
-        for row in rows:
-            found[row.marker] = _row_to_link(row)
-    return found
+    pending = links.c.state == "pending"
+    rows = _rows_in(conn, [links], system, entity, links.c.marker, markers, pending)
+    return {row.marker: _row_to_link(row) for row in rows}
 
 
 def count_active(conn: Connection, system: str, entity: str) -> int:
@@ -190,15 +151,8 @@ def save(conn: Connection, items: Sequence[Link], at: str) -> None:
 
 
 def _ids_by_hub(conn: Connection, system: str, entity: str, hub_ids: list[int]) -> dict[int, int]:
-    found: dict[int, int] = {}
-    for chunk in _chunks(hub_ids, 900):
-        rows = conn.execute(
-            select(links.c.id, links.c.hub_id).where(
-                and_(links.c.system == system, links.c.entity == entity, links.c.hub_id.in_(chunk))
-            )
-        )
-        found.update({row.hub_id: row.id for row in rows})
-    return found
+    rows = _rows_in(conn, [links.c.id, links.c.hub_id], system, entity, links.c.hub_id, hub_ids)
+    return {row.hub_id: row.id for row in rows}
 
 
 def release_external_ids(conn: Connection, system: str, entity: str, keys: Sequence[str]) -> None:
@@ -220,10 +174,6 @@ def release_external_ids(conn: Connection, system: str, entity: str, keys: Seque
             )
             .values(external_id=None)
         )
-
-
-def remove(conn: Connection, link_id: int) -> None:
-    conn.execute(delete(links).where(links.c.id == link_id))
 
 
 def _values(link: Link, at: str) -> dict[str, Any]:
