@@ -83,6 +83,19 @@ class EntityMap:
             seen.add(item.canonical)
         self._spec = spec
         self._by_canonical = {f.canonical: f for f in self.fields}
+        refs = self.ref_fields
+        # The profile compiled once: (native, canonical, converter, field spec or None for
+        # a reference). inbound() runs for every record read.
+        self._inbound_plan = [
+            (
+                f.native,
+                f.canonical,
+                transform(f.transform)[0],
+                None if f.canonical in refs else spec.spec_for(f.canonical),
+            )
+            for f in self.fields
+            if f.inbound
+        ]
 
     @property
     def inbound_fields(self) -> list[FieldMap]:
@@ -117,20 +130,18 @@ class EntityMap:
         """
         values: dict[str, Any] = {}
         problems: list[ValidationError] = []
-        refs = self.ref_fields
-        for item in self.inbound_fields:
-            if item.native not in native:
+        region = self.region
+        for native_name, canonical, convert, spec in self._inbound_plan:
+            if native_name not in native:
                 continue  # the system lacks this field: never blank it (S000-03)
-            raw = transform(item.transform)[0](native[item.native])
-            if item.canonical in refs:
-                values[item.canonical] = None if raw in (None, "") else str(raw).strip()
+            raw = convert(native[native_name])
+            if spec is None:  # a reference: the system's key of the referenced record
+                values[canonical] = None if raw in (None, "") else str(raw).strip()
                 continue
             try:
-                values[item.canonical] = normalise_value(
-                    self._spec.spec_for(item.canonical), raw, region=self.region
-                )
+                values[canonical] = normalise_value(spec, raw, region=region)
             except ValidationError as exc:
-                exc.field = item.canonical
+                exc.field = canonical
                 problems.append(exc)
         return values, problems
 
