@@ -6,8 +6,6 @@ references resolve to records linked earlier in the same run.
 
 from __future__ import annotations
 
-from sqlalchemy import update
-
 from accord.engine.context import SyncContext
 from accord.engine.plan import Plan
 from accord.engine.pull import Pull
@@ -15,7 +13,6 @@ from accord.engine.push import Push
 from accord.errors import AccordError
 from accord.model.entities import SYNC_ORDER
 from accord.store import bookkeeping
-from accord.store.schema import runs
 
 
 def sync(ctx: SyncContext, *, pull: bool = True, push: bool = True) -> Plan:
@@ -23,7 +20,7 @@ def sync(ctx: SyncContext, *, pull: bool = True, push: bool = True) -> Plan:
     if ctx.dry_run:
         return _dry_run(ctx, pull=pull, push=push)
     with ctx.transaction() as conn:
-        _close_interrupted_runs(conn, ctx)
+        bookkeeping.close_interrupted_runs(conn, ctx.system, ctx.now())
         ctx.run_id = bookkeeping.start_run(conn, ctx.system, False, ctx.now())
     try:
         _phases(ctx, pull=pull, push=push)
@@ -67,15 +64,3 @@ def _finish(ctx: SyncContext, status: str, message: str = "") -> None:
         return
     with ctx.store.transaction() as conn:
         bookkeeping.finish_run(conn, ctx.run_id, status, dict(ctx.plan.counts), ctx.now(), message)
-
-
-def _close_interrupted_runs(conn: object, ctx: SyncContext) -> None:
-    """A run still marked running when a new one starts was killed; say so."""
-    from sqlalchemy import Connection
-
-    assert isinstance(conn, Connection)
-    conn.execute(
-        update(runs)
-        .where(runs.c.system == ctx.system, runs.c.status == "running")
-        .values(status="interrupted", finished_at=ctx.now(), message="the process ended mid-run")
-    )

@@ -5,13 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
-
 from accord.config import Config
 from accord.errors import AccordError
 from accord.store import HubStore, bookkeeping, links, records
-from accord.store.schema import conflicts, errors
-from accord.store.schema import records as records_table
 
 
 @dataclass
@@ -40,17 +36,11 @@ class FieldChange:
 
 def status(store: HubStore, config: Config) -> tuple[dict[str, int], list[SystemStatus]]:
     with store.transaction() as conn:
-        totals = {
-            str(row.entity): int(row.n)
-            for row in conn.execute(
-                select(records_table.c.entity, func.count().label("n"))
-                .where(records_table.c.deleted.is_(False))
-                .group_by(records_table.c.entity)
-            )
-        }
+        totals = records.totals(conn)
         result = []
         for name, system in config.systems.items():
             last = bookkeeping.recent_runs(conn, 1, name)
+            open_conflicts, open_errors = bookkeeping.count_open(conn, name)
             result.append(
                 SystemStatus(
                     name,
@@ -58,25 +48,12 @@ def status(store: HubStore, config: Config) -> tuple[dict[str, int], list[System
                     system.schedule.push,
                     system.schedule.pull,
                     last[0] if last else None,
-                    _count(conn, conflicts, name),
-                    _count(conn, errors, name),
-                    sum(1 for _ in _linked(conn, name)),
+                    open_conflicts,
+                    open_errors,
+                    links.count_active(conn, name),
                 )
             )
     return totals, result
-
-
-def _count(conn: Any, table: Any, system: str) -> int:
-    return int(
-        conn.execute(
-            select(func.count()).where(table.c.system == system, table.c.status == "open")
-        ).scalar_one()
-    )
-
-
-def _linked(conn: Any, system: str) -> Any:
-    for entity in ("salesperson", "company", "person"):
-        yield from links.external_ids(conn, system, entity)
 
 
 def find_record(store: HubStore, ref: str) -> int:

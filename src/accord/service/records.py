@@ -130,17 +130,9 @@ def undo_run(
     undoing must never destroy a later edit. The reverted values reach the systems
     through the normal push. Returns (fields reverted, skipped descriptions).
     """
-    from sqlalchemy import select
-
-    from accord.store.schema import journal
-
     reverted, skipped = 0, []
     with store.transaction() as conn:
-        entries = list(
-            conn.execute(
-                select(journal).where(journal.c.run_id == run_id).order_by(journal.c.seq.desc())
-            )
-        )
+        entries = records.journal_of_run(conn, run_id)
     if not entries:
         raise AccordError(f"run {run_id} changed nothing in the hub (or does not exist)")
     for entry in entries:

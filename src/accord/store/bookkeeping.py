@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, insert, select, update
+from sqlalchemy import Connection, and_, bindparam, func, insert, select, update
 
 from accord.store.schema import conflicts, cursors, errors, runs, settings
 from accord.store.types import ConflictEntry, ErrorEntry
@@ -18,6 +18,28 @@ def start_run(conn: Connection, system: str, dry_run: bool, at: str) -> int:
         .returning(runs.c.id)
     )
     return int(result.scalar_one())
+
+
+def close_interrupted_runs(conn: Connection, system: str, at: str) -> None:
+    """A run still marked running when a new one starts was killed; say so."""
+    conn.execute(
+        update(runs)
+        .where(runs.c.system == system, runs.c.status == "running")
+        .values(status="interrupted", finished_at=at, message="the process ended mid-run")
+    )
+
+
+def count_open(conn: Connection, system: str) -> tuple[int, int]:
+    """Open conflicts and open errors of a system."""
+    counted = [
+        int(
+            conn.execute(
+                select(func.count()).where(table.c.system == system, table.c.status == "open")
+            ).scalar_one()
+        )
+        for table in (conflicts, errors)
+    ]
+    return counted[0], counted[1]
 
 
 def finish_run(

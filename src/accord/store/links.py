@@ -105,14 +105,12 @@ def pending_by_markers(
     return {row.marker: _row_to_link(row) for row in rows}
 
 
-def count_active(conn: Connection, system: str, entity: str) -> int:
-    return int(
-        conn.execute(
-            select(func.count()).where(
-                and_(links.c.system == system, links.c.entity == entity, links.c.state == "active")
-            )
-        ).scalar_one()
-    )
+def count_active(conn: Connection, system: str, entity: str | None = None) -> int:
+    """Live links of a system (of one entity, or of all)."""
+    query = select(func.count()).where(links.c.system == system, _ACTIVE)
+    if entity is not None:
+        query = query.where(links.c.entity == entity)
+    return int(conn.execute(query).scalar_one())
 
 
 def external_ids(conn: Connection, system: str, entity: str) -> Iterator[tuple[str, int]]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, and_, insert, select, update
+from sqlalchemy import Connection, and_, func, insert, select, update
 
 from accord.errors import AccordError
 from accord.model.entities import entity_spec
@@ -169,6 +169,25 @@ def find_by_match_keys(conn: Connection, entity: str, keys: Iterable[str]) -> di
         for row in rows:
             found.setdefault(row.match_key, []).append(row.id)
     return found
+
+
+def totals(conn: Connection) -> dict[str, int]:
+    """Live (not deleted) records per entity."""
+    rows = conn.execute(
+        select(records.c.entity, func.count().label("n"))
+        .where(records.c.deleted.is_(False))
+        .group_by(records.c.entity)
+    )
+    return {str(row.entity): int(row.n) for row in rows}
+
+
+def journal_of_run(conn: Connection, run_id: int) -> list[Any]:
+    """The journal entries a run wrote, newest first."""
+    return list(
+        conn.execute(
+            select(journal).where(journal.c.run_id == run_id).order_by(journal.c.seq.desc())
+        )
+    )
 
 
 def history(conn: Connection, record_id: int) -> list[Any]:
