@@ -12,7 +12,7 @@ import re
 import tomllib
 from datetime import timedelta
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -66,6 +66,10 @@ class SystemConfig(BaseModel):
     # on). Off for a further system with numbering of its own: its records are then
     # linked only through the hub (creates carry a marker), never by number.
     owns_codes: bool = True
+    # Preset-specific settings (switches, ids); the preset validates them.
+    options: dict[str, Any] = Field(default_factory=dict)
+    # Names of environment variables holding secrets (API keys, client secrets), by role.
+    secrets_env: dict[str, str] = Field(default_factory=dict)
 
     @field_validator("url")
     @classmethod
@@ -83,6 +87,16 @@ class SystemConfig(BaseModel):
         if self.url:
             return self.url
         raise ConfigError("no url or url_env given", system=name)
+
+    def resolved_secret(self, name: str, role: str) -> str:
+        """A secret by role (e.g. "api_key"), read from the environment variable named for it."""
+        variable = self.secrets_env.get(role)
+        if not variable:
+            raise ConfigError(f"secrets_env.{role} names no environment variable", system=name)
+        value = os.environ.get(variable)
+        if not value:
+            raise ConfigError(f"environment variable {variable} ({role}) is not set", system=name)
+        return value
 
 
 class HubConfig(BaseModel):
@@ -151,7 +165,13 @@ def render(config: Config) -> str:
     lines.append("")
     for name, system in config.systems.items():
         lines.append(f"[systems.{name}]")
-        for key, value in system.model_dump(exclude_none=True, exclude={"schedule"}).items():
+        dumped = system.model_dump(exclude_none=True, exclude={"schedule"})
+        for key, value in dumped.items():
+            if isinstance(value, dict):
+                if value:
+                    inner = ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items())
+                    lines.append(f"{key} = {{ {inner} }}")
+                continue
             lines.append(f"{key} = {_toml_value(value)}")
         lines.append(f"[systems.{name}.schedule]")
         lines.append(f'push = "{system.schedule.push}"')

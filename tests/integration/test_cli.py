@@ -69,3 +69,40 @@ def test_init_plan_sync_status_errors_history(workdir: Path) -> None:
     assert conflicts.returncode == 0
     missing = accord(workdir, "history", "erp:person:nope")
     assert missing.returncode == 2 and "no linked person" in missing.stderr
+
+
+def test_sandbox_exo_fills_an_empty_database_and_refuses_a_full_one(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'erp.db'}"
+    made = accord(tmp_path, "sandbox", "exo", url, "--customers", "30", "--contacts", "60")
+    assert made.returncode == 0, made.stderr
+    assert "30 customers, 60 contacts" in made.stdout
+    again = accord(tmp_path, "sandbox", "exo", url, "--customers", "30", "--contacts", "60")
+    assert again.returncode == 2 and "already holds rows" in again.stderr
+
+
+def test_options_and_secret_names_survive_the_config_file(tmp_path: Path) -> None:
+    from accord import config as config_module
+    from accord.config import Config, SystemConfig
+    from accord.errors import ConfigError
+
+    settings = Config(
+        systems={
+            "crm": SystemConfig(
+                kind="memory",
+                options={"address_sync": False, "division": 42},
+                secrets_env={"api_key": "ACCORD_TEST_SECRET_KEY"},
+            )
+        }
+    )
+    path = tmp_path / "accord.toml"
+    path.write_text(config_module.render(settings))
+    loaded = config_module.load(path).system("crm")
+    assert loaded.options == {"address_sync": False, "division": 42}
+    assert "ACCORD_TEST_SECRET_KEY" in path.read_text()
+    with pytest.raises(ConfigError, match="ACCORD_TEST_SECRET_KEY"):
+        loaded.resolved_secret("crm", "api_key")
+    os.environ["ACCORD_TEST_SECRET_KEY"] = "s3cret"
+    try:
+        assert loaded.resolved_secret("crm", "api_key") == "s3cret"
+    finally:
+        del os.environ["ACCORD_TEST_SECRET_KEY"]

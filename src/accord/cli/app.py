@@ -11,6 +11,7 @@ from rich.console import Console
 
 from accord import config as config_module
 from accord.cli import render
+from accord.cli.sandbox import sandbox_app
 from accord.config import DEFAULT_CONFIG, Config, HubConfig, SystemConfig
 from accord.errors import AccordError
 from accord.service import queries
@@ -24,6 +25,8 @@ app = typer.Typer(
 )
 console = Console()
 err = Console(stderr=True)
+
+app.add_typer(sandbox_app, name="sandbox")
 
 ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="configuration file")]
 

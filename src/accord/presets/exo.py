@@ -10,7 +10,11 @@ match on first and last name within a customer (S000-08).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from accord.connectors.sql_tables import FanOut, TableSpec
+from accord.errors import ConfigError
 from accord.mapping.profile import ConflictPolicy, ConflictRule, EntityMap, FieldMap, Profile
 from accord.presets import Preset
 
@@ -80,8 +84,13 @@ def tables() -> list[TableSpec]:
 
 
 def profile(
-    conflict: ConflictRule = "record_lww", region: str = "NZ", owns_codes: bool = True
+    conflict: ConflictRule = "record_lww",
+    region: str = "NZ",
+    owns_codes: bool = True,
+    options: Mapping[str, Any] | None = None,
 ) -> Profile:
+    if options:
+        raise ConfigError(f"the exo preset takes no options (given: {', '.join(options)})")
     policy = ConflictPolicy(rule=conflict)
     staff = EntityMap(
         "salesperson",

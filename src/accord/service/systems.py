@@ -25,7 +25,11 @@ def open_system(config: Config, name: str, clock: Clock | None = None) -> tuple[
     if system.preset is None:
         raise ConfigError("a system needs a preset (tables and mapping)", system=name)
     chosen = preset(system.preset)
-    kwargs: dict[str, object] = {"region": system.region, "owns_codes": system.owns_codes}
+    kwargs: dict[str, object] = {
+        "region": system.region,
+        "owns_codes": system.owns_codes,
+        "options": system.options,
+    }
     if system.conflict:
         kwargs["conflict"] = system.conflict
     profile = chosen.profile(**kwargs)
@@ -37,6 +41,9 @@ def open_system(config: Config, name: str, clock: Clock | None = None) -> tuple[
         from accord.connectors.sql import SqlConnector
 
         connector: Connector = SqlConnector(name, system.resolved_url(name), chosen.tables(), clock)
+    elif hasattr(cls, "from_config"):
+        # Connectors to APIs build themselves from their settings and secrets.
+        connector = cls.from_config(name, system, clock)
     else:
         connector = cls(name)  # type: ignore[call-arg]
     return connector, profile

@@ -69,8 +69,12 @@ def alembic_config(engine: Engine) -> Config:
 
 
 def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest revision (creates it on an empty database)."""
-    command.upgrade(alembic_config(engine), "head")
+    """Bring the schema to the newest revision (creates it on an empty database).
+
+    "heads": features that add tables (web app, Exact Online, ...) branch from the core
+    revision independently, so every branch is brought up.
+    """
+    command.upgrade(alembic_config(engine), "heads")
 
 
 def is_initialised(engine: Engine) -> bool:
