@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from accord.errors import ConfigError
 from accord.mapping.profile import Profile
+
+if TYPE_CHECKING:
+    from accord.config import Config
+
+# A job a preset runs once a night for a system (e.g. S001-05's account-manager fix):
+# given the configuration and the system's name, it does its work and says what it did.
+NightlyJob = Callable[["Config", str], str]
 
 
 @dataclass
@@ -16,6 +23,8 @@ class Preset:
     description: str
     profile: Callable[..., Profile]
     tables: Callable[[], list[Any]]  # the connector's table/resource declarations
+    # Jobs the scheduler runs nightly for every enabled system on this preset, by name.
+    nightly_jobs: dict[str, NightlyJob] = field(default_factory=dict)
 
 
 def preset(name: str) -> Preset:
