@@ -16,16 +16,25 @@ from accord.store import HubStore
 from accord.store.database import normalise_url
 
 PG_URL = os.environ.get("ACCORD_TEST_DATABASE_URL")
+# An ERP or other outside system on MariaDB/MySQL (the hub itself runs on SQLite or PostgreSQL).
+MARIADB_URL = os.environ.get("ACCORD_TEST_MARIADB_URL")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    # In CI, PostgreSQL tests must run: a missing database is a failure, not a skip.
-    if PG_URL or os.environ.get("CI"):
+    # In CI, database tests must run: a missing database is a failure, not a skip.
+    if os.environ.get("CI"):
         return
-    skip = pytest.mark.skip(reason="set ACCORD_TEST_DATABASE_URL to run PostgreSQL tests")
-    for item in items:
-        if "postgres" in item.keywords:
-            item.add_marker(skip)
+    needs = {
+        "postgres": (PG_URL, "ACCORD_TEST_DATABASE_URL"),
+        "mariadb": (MARIADB_URL, "ACCORD_TEST_MARIADB_URL"),
+    }
+    for marker, (url, variable) in needs.items():
+        if url:
+            continue
+        skip = pytest.mark.skip(reason=f"set {variable} to run {marker} tests")
+        for item in items:
+            if marker in item.keywords:
+                item.add_marker(skip)
 
 
 @pytest.fixture
@@ -51,6 +60,22 @@ def pg_schema_url() -> Iterator[str]:
     yield f"{PG_URL}{separator}options=-csearch_path%3D{schema}"
     with admin.begin() as conn:
         conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()
+
+
+@pytest.fixture
+def mariadb_url() -> Iterator[str]:
+    """A fresh MariaDB database per test, dropped afterwards."""
+    if not MARIADB_URL:
+        pytest.fail("ACCORD_TEST_MARIADB_URL is not set (required in CI)")
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(MARIADB_URL)
+    with admin.begin() as conn:
+        conn.execute(text(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4"))
+    base, _, query = MARIADB_URL.partition("?")
+    yield f"{base.rsplit('/', 1)[0]}/{name}" + (f"?{query}" if query else "")
+    with admin.begin() as conn:
+        conn.execute(text(f"DROP DATABASE `{name}`"))
     admin.dispose()
 
 

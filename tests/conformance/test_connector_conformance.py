@@ -72,19 +72,23 @@ def _sql_postgres(request: pytest.FixtureRequest, clock: ManualClock) -> Connect
     return _sql(str(request.getfixturevalue("pg_schema_url")), clock)
 
 
+def _sql_mariadb(request: pytest.FixtureRequest, clock: ManualClock) -> Connector:
+    return _sql(str(request.getfixturevalue("mariadb_url")), clock)
+
+
 SUBJECTS: dict[str, Callable[[pytest.FixtureRequest, ManualClock], Connector]] = {
     "memory": _memory,
     "sql-sqlite": _sql_sqlite,
     "sql-postgres": _sql_postgres,
+    "sql-mariadb": _sql_mariadb,
 }
 
 
-@pytest.fixture(
-    params=[
-        pytest.param(name, marks=pytest.mark.postgres) if "postgres" in name else name
-        for name in SUBJECTS
-    ]
-)
+def _marks(name: str) -> list[pytest.MarkDecorator]:
+    return [getattr(pytest.mark, db) for db in ("postgres", "mariadb") if db in name]
+
+
+@pytest.fixture(params=[pytest.param(name, marks=_marks(name)) for name in SUBJECTS])
 def subject(request: pytest.FixtureRequest) -> Iterator[Subject]:
     clock = ManualClock(step=timedelta(milliseconds=10))
     connector = SUBJECTS[request.param](request, clock)

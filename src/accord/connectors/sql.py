@@ -339,7 +339,9 @@ class _Batch:
     by child key), so the driver may send many rows per statement; creates without a
     marker rely on ordered RETURNING, which SQLAlchemy runs a row at a time where it
     cannot be sure of the order. A change of a row that a planned create is to insert
-    writes the planned creates first. Without RETURNING, written rows are read back.
+    writes the planned creates first. Without RETURNING (UPDATE on MariaDB and MySQL),
+    updated rows are read back together at the end, one IN query per chunk, or sooner if a
+    later operation of the batch touches them.
 
     The batch keeps the current parts of the rows: ``children`` (normalised child key ->
     child part) and ``links`` ((child, parent) -> link part). A record is a child part
@@ -362,6 +364,9 @@ class _Batch:
         self.planned: dict[tuple[int | str, str], _NewLink] = {}  # link rows to insert
         self.given_keys: set[str] = set()  # child keys given by the creates to insert
         self.waiting: list[tuple[int, _NewChild | str, str]] = []  # creates to answer
+        # Updates written without RETURNING, to read back: index -> (child, parent, raw key, op key)
+        self.unread: dict[int, tuple[str, str, Any, str | None]] = {}
+        self.unread_children: set[str] = set()
 
     def run(self, todo: list[tuple[int, Operation]]) -> dict[int, OperationResult]:
         shape = self.shape
@@ -379,10 +384,22 @@ class _Batch:
         for i, op in todo:
             if op.kind == "create":
                 self._create(i, op)
-            else:
-                self.results[i] = self._change(op)
+            elif (result := self._change(i, op)) is not None:
+                self.results[i] = result
         self._flush()
+        self._read_back()
         return self.results
+
+    def _read_back(self) -> None:
+        """Answer the updates written without RETURNING from the rows as they now are."""
+        if not self.unread:
+            return
+        self._load(self.shape.key_col, [raw for _, _, raw, _ in self.unread.values()], lock=False)
+        for i, (k, p, _, key) in self.unread.items():
+            written = self._current(k, p)
+            error = f"no {self.shape.spec.name} with key {key}"
+            self.results[i] = _ok(written) if written else OperationResult(False, key, error=error)
+        self.unread, self.unread_children = {}, set()
 
     # -- reading --------------------------------------------------------------------------
     def _load(self, col: Any, values: list[Any], *, lock: bool, marker: bool = False) -> None:
@@ -417,7 +434,8 @@ class _Batch:
         return None if link is None else self.shape.compose(part, link)
 
     # -- changes ----------------------------------------------------------------------------
-    def _change(self, op: Operation) -> OperationResult:
+    def _change(self, i: int, op: Operation) -> OperationResult | None:
+        """Write one update or delete; None when its answer waits for ``_read_back``."""
         shape, conn = self.shape, self.conn
         key = op.key or ""
         missing = OperationResult(False, op.key, error=f"no {shape.spec.name} with key {key}")
@@ -428,6 +446,8 @@ class _Batch:
         k, p = _norm(child), _norm(parent) if self.fan is not None else ""
         if k in self.given_keys or (k, p) in self.planned:
             self._flush()  # it is among the creates not written yet
+        if k in self.unread_children:
+            self._read_back()  # an earlier operation of this batch wrote it
         current = self._current(k, p)
         if current is None:
             return missing
@@ -468,8 +488,10 @@ class _Batch:
                 if (row := result.first()) is None:
                     return missing
                 self.links[k, p] = tuple(row)
-        if not returning:  # read the row back instead
-            self._load(shape.key_col, [child], lock=False)
+        if not returning:  # read the row back later, with the others
+            self.unread[i] = (k, p, child, op.key)
+            self.unread_children.add(k)
+            return None
         written = self._current(k, p)
         return _ok(written) if written else missing
 
