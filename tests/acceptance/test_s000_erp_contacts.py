@@ -275,3 +275,22 @@ def test_s000_09_a_shared_erp_contact_becomes_one_hub_contact_per_customer(exo: 
     exo.sync()
     assert {exo.hub_contact(shared, a).data["job_title"] for a in accounts} == {"Shared buyer"}
     assert len(sync_service.enabled_systems(exo.config)) == 1
+
+
+def test_s000_09_a_contact_linked_to_one_more_customer_gets_its_own_hub_copy(
+    exo: ExoWorld,
+) -> None:
+    exo.sync()
+    contact = a_plain_contact(exo.erp)
+    seqno, home = contact["SEQNO"], contact["ACCNO"]
+    other = next(a for a in range(1, 13) if a != home and a not in exo.erp.accounts_of(seqno))
+    before = exo.erp.contact(seqno)
+    # Exo writes only a DR_CONTACTS row: the contact's LAST_UPDATED does not move, so the
+    # change cursor cannot see it; the key count does.
+    exo.erp.link_contact(seqno, other)
+    assert exo.erp.contact(seqno) == before
+    exo.sync()
+    copy = exo.hub_contact(seqno, other)
+    assert copy.data["company"] == exo.hub_company(other).id
+    assert copy.id != exo.hub_contact(seqno, home).id
+    assert exo.sync().writes == 0
