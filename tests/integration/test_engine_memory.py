@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import pytest
 from sqlalchemy import func, select
 
 from accord.clock import ManualClock
@@ -139,3 +142,33 @@ def test_invalid_value_is_reported_with_record_and_field_and_others_sync(
     run_sync(store, system, memory_profile(), clock)
     with store.transaction() as conn:
         assert bookkeeping.open_errors(conn, "crm") == []
+
+
+def test_push_after_pull_reads_again_only_what_the_pull_left_to_send(
+    store: HubStore, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    system = _system(clock)
+    for n in range(2, 31):
+        system.put("person", None, {"company_key": "1", "first": f"P{n}", "last": "Lee"})
+    profile = memory_profile()
+    run_sync(store, system, profile, clock)
+    for key in range(1, 31):
+        system.put("person", str(key), {"title": f"T{key}"})
+    # Person 1 was edited in the hub after the system's edit: field-level LWW keeps the
+    # hub's title, so the pull writes the system's other changes and leaves one to send.
+    edit_record(store, _hub_person(store), {"job_title": "Hub title"}, clock=clock)
+    read: list[int] = []
+    for name in ("changed_since", "at_seqs"):
+        real = getattr(records, name)
+
+        def spy(*args: Any, _real: Any = real, **kwargs: Any) -> Any:
+            found = _real(*args, **kwargs)
+            read.extend(r.id for r in found if r.entity == "person")
+            return found
+
+        monkeypatch.setattr(records, name, spy)
+    plan = run_sync(store, system, profile, clock)
+    assert plan.count("hub", "person", "update") == 29
+    assert system.get("person", "1")["title"] == "Hub title"  # type: ignore[index]
+    assert read == [_hub_person(store)]
+    assert run_sync(store, system, profile, clock).writes == 0

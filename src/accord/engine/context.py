@@ -17,6 +17,17 @@ from accord.store import HubStore
 ProgressCallback = Callable[[str, str, int], None]  # (entity, phase, records done)
 
 
+@dataclass(frozen=True)
+class SettledRange:
+    """Journal sequence numbers ``lo..hi`` that one pull batch wrote (one contiguous block,
+    as every transaction's are), where the hub and the system agreed afterwards except for
+    the records at ``unsettled``: the push that follows need not read the others again."""
+
+    lo: int
+    hi: int
+    unsettled: tuple[int, ...] = ()
+
+
 @dataclass
 class SyncContext:
     store: HubStore
@@ -30,6 +41,8 @@ class SyncContext:
     # Hub records the user asked to send to the system (create policy "on_request").
     requested: set[int] = field(default_factory=set)
     progress: ProgressCallback | None = None
+    # Per entity, what this run's pull wrote in agreement with the system (in seq order).
+    settled: dict[str, list[SettledRange]] = field(default_factory=dict)
     plan: Plan = field(init=False)
     _dry_conn: Connection | None = None
     # Crash injection for tests: called with a step name between the steps of a run.

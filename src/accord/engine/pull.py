@@ -15,8 +15,9 @@ from typing import Any
 from sqlalchemy import Connection
 
 from accord.connectors.base import ExternalRecord
-from accord.engine.context import SyncContext
+from accord.engine.context import SettledRange, SyncContext
 from accord.engine.plan import PlannedChange
+from accord.engine.push import outbound_names, unsent
 from accord.engine.reconcile import reconcile
 from accord.engine.refs import collect, hub_ids_for
 from accord.errors import TransientError, ValidationError
@@ -42,6 +43,7 @@ class Pull:
         self.ctx = ctx
         self.emap = emap
         self.entity = emap.entity
+        self._written: SettledRange | None = None  # the batch being written, if agreed
 
     # -- driving -----------------------------------------------------------------------
     def run(self) -> None:
@@ -67,6 +69,7 @@ class Pull:
 
     def _process_batch(self, batch: Sequence[ExternalRecord], cursor: str | None) -> None:
         for attempt in range(STALE_RETRIES):
+            self._written = None
             try:
                 with self.ctx.transaction() as conn:
                     self._process(conn, batch)
@@ -75,6 +78,8 @@ class Pull:
                         bookkeeping.set_cursor(
                             conn, self.ctx.system, self.entity, pull_cursor=cursor
                         )
+                if self._written is not None:
+                    self.ctx.settled.setdefault(self.entity, []).append(self._written)
                 return
             except StaleRecordError:
                 if attempt == STALE_RETRIES - 1:
@@ -543,9 +548,11 @@ class Pull:
         errors: list[ErrorEntry],
     ) -> None:
         ctx, at = self.ctx, self.ctx.now()
-        records.apply_writes(conn, writes, ctx.run_id, at)
+        seqs = records.apply_writes(conn, writes, ctx.run_id, at)
         ctx.step("pull.after_records")
         links.save(conn, changed_links, at)
+        if seqs:
+            self._note_settled(writes, seqs, changed_links)
         bookkeeping.add_conflicts(conn, conflicts, ctx.run_id, at)
         bookkeeping.add_errors(conn, errors, ctx.run_id, at)
         for entry in errors:
@@ -554,6 +561,26 @@ class Pull:
                     "hub", self.entity, "error", entry.external_id or "", reason=entry.message
                 )
             )
+
+    def _note_settled(
+        self, writes: list[RecordWrite], seqs: list[int], changed_links: list[Link]
+    ) -> None:
+        """Tell the push which of these writes left nothing to send back to the system."""
+        by_hub = {link.hub_id: link for link in changed_links}
+        names = outbound_names(self.emap)
+        unsettled = []
+        for seq, write in zip(seqs, writes, strict=True):
+            link = by_hub.get(write.record_id)
+            if (
+                write.deleted
+                or link is None
+                or link.state != "active"
+                or unsent(write.new_data, link, names)
+            ):
+                unsettled.append(seq)
+        block = SettledRange(min(seqs), max(seqs), tuple(unsettled))
+        if block.hi - block.lo + 1 == len(seqs):  # one contiguous block, as allocated
+            self._written = block  # kept once the transaction commits
 
     def _error(self, key: str, field: str | None, message: str) -> ErrorEntry:
         return ErrorEntry(

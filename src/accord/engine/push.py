@@ -9,7 +9,7 @@ an idempotency marker, so a crash between the write and its bookkeeping never du
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +24,22 @@ from accord.mapping.profile import EntityMap
 from accord.model.entities import entity_spec
 from accord.store import bookkeeping, links, records
 from accord.store.types import ErrorEntry, HubRecord, Link
+
+
+def outbound_names(emap: EntityMap) -> list[str]:
+    """The canonical fields an update may send (create-only fields are sent once)."""
+    return [f.canonical for f in emap.outbound_fields if not f.only_on_create]
+
+
+def unsent(data: Mapping[str, Any], link: Link, names: Sequence[str]) -> dict[str, Any]:
+    """The hub values of ``names`` the system has not agreed to yet (held fields wait)."""
+    return {
+        name: data.get(name)
+        for name in names
+        if name not in link.held
+        and data.get(name) != link.base.get(name)
+        and (name in link.base or data.get(name) is not None)
+    }
 
 
 @dataclass
@@ -58,14 +74,28 @@ class Push:
         if retry:
             self._push_batch(retry, None)
         done = 0
+        # Blocks this run's pull wrote in agreement with the system are stepped over: only
+        # their unsettled records are read again.
+        ahead = [r for r in ctx.settled.get(self.entity, []) if r.lo > position]
         while True:
+            before = ahead[0].lo if ahead else None
             with ctx.transaction() as conn:
-                batch = records.changed_since(conn, self.entity, position, ctx.batch_size)
-            if not batch:
+                batch = records.changed_since(
+                    conn, self.entity, position, ctx.batch_size, before=before
+                )
+            if batch:
+                position = batch[-1].seq
+                self._push_batch([r for r in batch if r.id not in retry_ids], position)
+                done += len(batch)
+            elif ahead:
+                block = ahead.pop(0)
+                with ctx.transaction() as conn:
+                    batch = records.at_seqs(conn, self.entity, block.unsettled)
+                position = block.hi
+                self._push_batch([r for r in batch if r.id not in retry_ids], position)
+                done += block.hi - block.lo + 1
+            else:
                 break
-            position = batch[-1].seq
-            self._push_batch([r for r in batch if r.id not in retry_ids], position)
-            done += len(batch)
             ctx.report(self.entity, "push", done)
 
     def _push_batch(self, batch: Sequence[HubRecord], position: int | None) -> None:
@@ -200,13 +230,7 @@ class Push:
         refs: dict[str, dict[int, str]],
         refused: list[ErrorEntry],
     ) -> _Outgoing | None:
-        changed = {
-            name: record.data.get(name)
-            for name in self._outbound_names()
-            if name not in link.held
-            and record.data.get(name) != link.base.get(name)
-            and (name in link.base or record.data.get(name) is not None)
-        }
+        changed = unsent(record.data, link, self._outbound_names())
         if not changed:
             return None
         native, sent, problems = self._to_system(changed, refs, creating=False)
@@ -232,7 +256,7 @@ class Push:
         return _Outgoing(record, link, operation, {"active": False})
 
     def _outbound_names(self) -> list[str]:
-        return [f.canonical for f in self.emap.outbound_fields if not f.only_on_create]
+        return outbound_names(self.emap)
 
     # -- sending and recording ------------------------------------------------------------
     def _apply(self, outgoing: list[_Outgoing]) -> list[OperationResult]:

@@ -137,20 +137,35 @@ def apply_writes(
     return seqs
 
 
-def changed_since(conn: Connection, entity: str, after_seq: int, limit: int) -> list[HubRecord]:
-    """Records of ``entity`` whose last change is after ``after_seq``, oldest change first.
+def changed_since(
+    conn: Connection, entity: str, after_seq: int, limit: int, before: int | None = None
+) -> list[HubRecord]:
+    """Records of ``entity`` whose last change is after ``after_seq`` (and before
+    ``before``, if given), oldest change first.
 
     Provenance is left out (empty): sending a record never needs it, and decoding it
     costs as much as the data.
     """
+    condition = and_(records.c.entity == entity, records.c.seq > after_seq)
+    if before is not None:
+        condition = and_(condition, records.c.seq < before)
     columns = [c for c in records.c if c.name != "provenance"]
-    rows = conn.execute(
-        select(*columns)
-        .where(and_(records.c.entity == entity, records.c.seq > after_seq))
-        .order_by(records.c.seq)
-        .limit(limit)
-    )
+    rows = conn.execute(select(*columns).where(condition).order_by(records.c.seq).limit(limit))
     return [_row_to_record(row) for row in rows]
+
+
+def at_seqs(conn: Connection, entity: str, seqs: Sequence[int]) -> list[HubRecord]:
+    """Records of ``entity`` whose last change is one of ``seqs`` (without provenance)."""
+    columns = [c for c in records.c if c.name != "provenance"]
+    found: list[HubRecord] = []
+    for chunk in _chunks(sorted(seqs), 900):
+        rows = conn.execute(
+            select(*columns)
+            .where(and_(records.c.entity == entity, records.c.seq.in_(chunk)))
+            .order_by(records.c.seq)
+        )
+        found.extend(_row_to_record(row) for row in rows)
+    return found
 
 
 def find_by_match_keys(conn: Connection, entity: str, keys: Iterable[str]) -> dict[str, list[int]]:
