@@ -1,0 +1,108 @@
+"""S004-05: each customer shows its Exact invoice list, balance and overdue amount.
+S004-06: a customer can be created in Exact Online directly from the hub."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from accord.errors import AccordError
+from accord.sandbox.exact import Fault
+from accord.sandbox.exact_data import ENTITY_ACCOUNT
+from accord.service import financials
+from accord.service.exact_customers import create_customer
+from accord.service.records import create_record
+from accord.store import links
+from tests.acceptance.exact_support import SYSTEM, WorldFactory
+
+
+def test_s004_05_open_invoices_balance_and_overdue_per_customer(
+    make_exact: WorldFactory,
+) -> None:
+    world = make_exact(accounts=6, seed=11)
+    world.sync()
+    account = world.accounts()[2]
+    now = datetime.now(UTC)
+    with world.data.lock:
+        world.data.receivables = [
+            r for r in world.data.receivables if r["AccountId"] != account["ID"]
+        ]
+    world.data.add_receivable(
+        str(account["ID"]), 100.10, now - timedelta(days=40), now - timedelta(days=10)
+    )
+    world.data.add_receivable(
+        str(account["ID"]), 250.00, now - timedelta(days=5), now + timedelta(days=25)
+    )
+    world.data.add_receivable(
+        str(account["ID"]), -20.05, now - timedelta(days=3), now - timedelta(days=1)
+    )
+
+    assert financials.refresh(world.config, SYSTEM, world.store) >= 1
+    hub = world.hub_company(str(account["ID"]))
+    (found,) = financials.for_record(world.store, hub.id)
+    assert found.balance_cents == 10010 + 25000 - 2005
+    assert found.overdue_cents == 10010 - 2005
+    assert [i.amount_cents for i in found.invoices] == [10010, -2005, 25000]  # by due date
+    assert [i.overdue for i in found.invoices] == [True, True, False]
+    assert financials.money(found.balance_cents, found.currency) == "EUR 330.05"
+
+
+def test_s004_05_a_failed_refresh_keeps_the_previous_figures(make_exact: WorldFactory) -> None:
+    world = make_exact(accounts=8, seed=5, page_size=2)
+    world.sync()
+    financials.refresh(world.config, SYSTEM, world.store)
+    with_invoices = {str(r["AccountId"]).lower() for r in world.data.receivables}
+    hub_ids = [world.hub_company(a).id for a in with_invoices]
+    before = {h: financials.for_record(world.store, h)[0].balance_cents for h in hub_ids}
+    world.sandbox.server.inject(Fault("ReceivablesList", 400, times=1, message="Bad request"))
+    world.data.receivables.clear()
+    # The first page is refused: nothing is replaced.
+    with pytest.raises(AccordError, match="Bad request"):
+        financials.refresh(world.config, SYSTEM, world.store)
+    after = {h: financials.for_record(world.store, h)[0].balance_cents for h in hub_ids}
+    assert after == before and before
+
+
+def test_s004_06_a_customer_is_created_in_exact_from_the_hub(make_exact: WorldFactory) -> None:
+    world = make_exact(accounts=2)
+    world.sync()
+    hub_id = create_record(
+        world.store,
+        "company",
+        {"name": "Kauri Joinery Ltd", "email": "office@kaurijoinery.co.nz", "phone": "09 555 0123"},
+    )
+    other = create_record(world.store, "company", {"name": "Not Asked For Ltd"})
+    account_id = create_customer(world.config, SYSTEM, world.store, hub_id).account_id
+    created = world.data.get(ENTITY_ACCOUNT, account_id)
+    assert created is not None
+    assert created["Name"] == "Kauri Joinery Ltd" and created["Status"] == "C"
+    assert created["Email"] == "office@kaurijoinery.co.nz" and created["Code"].strip()
+    with world.store.transaction() as conn:
+        assert links.by_hub(conn, SYSTEM, "company", [other]) == {}  # only on request
+    # Asking again finds the link: no second account.
+    assert create_customer(world.config, SYSTEM, world.store, hub_id).account_id == account_id
+    assert len(world.accounts()) == 3
+    # The next sync pulls Exact's code for it into the hub.
+    world.sync()
+    assert world.hub_company(account_id).data["code"] == created["Code"].strip()
+
+
+def test_s004_06_a_value_exact_refuses_is_left_out_and_named(make_exact: WorldFactory) -> None:
+    world = make_exact(accounts=1)
+    hub_id = create_record(world.store, "company", {"name": "Tasman Freight", "email": "ok@tf.nz"})
+    world.sandbox.server.inject(
+        Fault("crm/Accounts", 400, method="POST", message="Email: e-mail domain refused")
+    )
+    created = create_customer(world.config, SYSTEM, world.store, hub_id)
+    assert created.refused == ["email: e-mail domain refused"]
+    account = world.data.get(ENTITY_ACCOUNT, created.account_id)
+    assert account is not None and account["Name"] == "Tasman Freight" and "Email" not in account
+
+
+def test_s004_06_a_customer_without_a_name_is_not_created(make_exact: WorldFactory) -> None:
+    world = make_exact(accounts=1)
+    hub_id = create_record(world.store, "company", {"email": "nameless@tf.nz"})
+    with pytest.raises(AccordError, match="did not create hub customer"):
+        create_customer(world.config, SYSTEM, world.store, hub_id)
+    assert len(world.accounts()) == 1
