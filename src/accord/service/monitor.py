@@ -1,0 +1,179 @@
+"""The sync monitor: per record its links and sync state; resolving held conflicts;
+retrying errors; restoring a value from a record's history.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from sqlalchemy import select
+
+from accord.clock import Clock, SystemClock, to_iso
+from accord.config import Config
+from accord.errors import AccordError
+from accord.service import records as record_service
+from accord.service import sync as sync_service
+from accord.store import HubStore, bookkeeping, links
+from accord.store import records as record_store
+from accord.store.schema import conflicts, errors, journal
+from accord.store.types import RecordWrite
+
+SyncState = Literal["synced", "pending", "failed", "held", "off"]
+
+
+@dataclass(frozen=True)
+class LinkState:
+    system: str
+    external_id: str | None
+    state: SyncState
+    reasons: tuple[str, ...]
+
+
+def record_sync_state(store: HubStore, config: Config, record_id: int) -> list[LinkState]:
+    """Where the record stands with every configured system."""
+    result: list[LinkState] = []
+    with store.transaction() as conn:
+        record = record_store.get(conn, record_id)
+        if record is None:
+            raise AccordError(f"no hub record {record_id}")
+        for name, system in config.systems.items():
+            link = links.by_hub(conn, name, record.entity, [record_id]).get(record_id)
+            held = [
+                f"{row.field}: hub {row.hub_value!r} / {name} {row.system_value!r} ({row.reason})"
+                for row in conn.execute(
+                    select(conflicts).where(
+                        conflicts.c.record_id == record_id,
+                        conflicts.c.system == name,
+                        conflicts.c.status == "open",
+                    )
+                )
+            ]
+            failed = [
+                f"{row.field or 'record'}: {row.message}"
+                for row in conn.execute(
+                    select(errors).where(
+                        errors.c.record_id == record_id,
+                        errors.c.system == name,
+                        errors.c.status == "open",
+                    )
+                )
+            ]
+            _, push_seq = bookkeeping.get_cursor(conn, name, record.entity)
+            external = link.external_id if link else None
+            if held:
+                result.append(LinkState(name, external, "held", tuple(held)))
+            elif failed:
+                result.append(LinkState(name, external, "failed", tuple(failed)))
+            elif system.sync == "off":
+                result.append(LinkState(name, external, "off", ("sync is off for this system",)))
+            elif system.sync == "import":
+                # One-way import: nothing is sent, so there is nothing pending either.
+                if link is not None and link.state == "active":
+                    result.append(LinkState(name, external, "synced", ()))
+                else:
+                    why = "one-way import: hub records are not sent to this system"
+                    result.append(LinkState(name, external, "off", (why,)))
+            elif link is None or link.state == "pending" or record.seq > push_seq:
+                why = (
+                    "not yet in the system"
+                    if link is None or link.state == "pending"
+                    else "changed since the last push"
+                )
+                result.append(LinkState(name, external, "pending", (why,)))
+            else:
+                result.append(LinkState(name, external, "synced", ()))
+    return result
+
+
+def resolve_conflict(
+    store: HubStore,
+    conflict_id: int,
+    winner: Literal["hub", "system"],
+    *,
+    actor: str = "user",
+    clock: Clock | None = None,
+) -> Any:
+    """A person picks the surviving value of a held conflict.
+
+    The hub takes the chosen value (journaled); the field is released on the link with the
+    system's value as the base, so the next push sends the hub's value when the hub's
+    side won, and nothing when the system's did.
+    """
+    at = to_iso((clock or SystemClock()).now())
+    with store.transaction() as conn:
+        row = conn.execute(select(conflicts).where(conflicts.c.id == conflict_id)).first()
+    if row is None:
+        raise AccordError(f"no conflict {conflict_id}")
+    if row.status != "open":
+        raise AccordError(f"conflict {conflict_id} is already resolved ({row.winner} kept)")
+    chosen = row.hub_value if winner == "hub" else row.system_value
+    with store.transaction() as conn:
+        link = links.by_hub(conn, row.system, row.entity, [row.record_id]).get(row.record_id)
+        if link is not None:
+            link.held = [name for name in link.held if name != row.field]
+            link.base = {**link.base, row.field: row.system_value}
+            links.save(conn, [link], at)
+        current = record_store.get(conn, row.record_id)
+        if current is None:
+            raise AccordError(f"no hub record {row.record_id}")
+        old = current.data.get(row.field)
+        # Journaled even when the hub already holds the chosen value: the entry records the
+        # decision and puts the record after the push position, so the value goes out.
+        provenance = {**current.provenance, row.field: ["hub", None, at]}
+        write = RecordWrite(
+            current.id,
+            current.entity,
+            "update",
+            {row.field: [old, chosen]},
+            "hub",
+            max(at, current.changed_at),
+            {**current.data, row.field: chosen},
+            provenance,
+            deleted=current.deleted,
+            expected_seq=current.seq,
+            actor=actor,
+        )
+        record_store.apply_writes(conn, [write], None, at)
+        bookkeeping.resolve_conflict(conn, conflict_id, winner, at)
+        return conn.execute(select(conflicts).where(conflicts.c.id == conflict_id)).first()
+
+
+def retry_error(
+    store: HubStore, config: Config, error_id: int, *, clock: Clock | None = None
+) -> bool:
+    """Run the error's system now (open errors are retried on every run); True if it cleared."""
+    with store.transaction() as conn:
+        row = conn.execute(select(errors).where(errors.c.id == error_id)).first()
+    if row is None:
+        raise AccordError(f"no error {error_id}")
+    if row.status != "open":
+        return True
+    sync_service.run(config, row.system, store=store, clock=clock)
+    with store.transaction() as conn:
+        status = conn.execute(select(errors.c.status).where(errors.c.id == error_id)).scalar_one()
+    return bool(status != "open")
+
+
+def restore_value(
+    store: HubStore,
+    record_id: int,
+    seq: int,
+    field: str,
+    *,
+    actor: str = "user",
+    clock: Clock | None = None,
+) -> dict[str, list[Any]]:
+    """Set ``field`` back to the value the journal entry ``seq`` gave it (a new edit)."""
+    with store.transaction() as conn:
+        entry = conn.execute(
+            select(journal).where(journal.c.seq == seq, journal.c.record_id == record_id)
+        ).first()
+    if entry is None or field not in entry.changes or field == "deleted":
+        raise AccordError(
+            f"record {record_id} has no change of {field!r} at {seq}",
+            key=str(record_id),
+            field=field,
+        )
+    value = entry.changes[field][1]
+    return record_service.edit_record(store, record_id, {field: value}, actor=actor, clock=clock)

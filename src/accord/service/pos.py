@@ -1,0 +1,167 @@
+"""The point of sale's side of the hub: the customer change feed and posted transactions.
+
+The feed is built on the journal's monotonic sequence: a till keeps the highest ``seq``
+it has seen and asks for what changed after it. An active customer comes with what the
+till needs (S002-03/04/07); a customer made inactive or deleted comes once as a removal
+(``active: false`` and no details), so the till drops it and it leaves the till's lookup.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert, select
+
+from accord.clock import Clock, SystemClock, from_iso, to_iso
+from accord.errors import ValidationError
+from accord.service.customers import ENTITY, get_customer
+from accord.store import HubStore
+from accord.store import records as record_store
+from accord.store.web_schema import transactions
+
+FEED_FIELDS = (
+    "code",
+    "name",
+    "first_name",
+    "last_name",
+    "company_name",
+    "phone",
+    "email",
+    "location_group",
+    "home_location",
+    "price_level",
+    "discount",
+    "tax_exempt",
+    "employee",
+    "photo_url",
+)
+KINDS = ("sale", "return")
+
+
+@dataclass(frozen=True)
+class FeedItem:
+    seq: int
+    id: int
+    active: bool
+    fields: dict[str, Any]
+
+
+def changes_since(
+    store: HubStore, after: int, limit: int = 500, location_group: str | None = None
+) -> tuple[list[FeedItem], int]:
+    """Customers changed after journal sequence ``after``; and the sequence to ask from next.
+
+    With ``location_group``, a till sees only that group's customers: one of another
+    group comes as a removal, so a customer moved to another group leaves this till.
+    """
+    limit = min(max(1, limit), 5000)
+    with store.transaction() as conn:
+        changed = record_store.changed_since(conn, ENTITY, after, limit)
+    items = []
+    for record in changed:
+        live = not record.deleted and record.data.get("active") is not False
+        if location_group is not None and record.data.get("location_group") != location_group:
+            live = False
+        fields = (
+            {name: record.data.get(name) for name in FEED_FIELDS}
+            if live
+            else {"code": record.data.get("code")}
+        )
+        items.append(FeedItem(record.seq, record.id, live, fields))
+    return items, (changed[-1].seq if changed else after)
+
+
+def _cents(value: object, key: str) -> int:
+    try:
+        return round(float(str(value)) * 100)
+    except ValueError:
+        raise ValidationError(
+            f"not an amount: {value!r}", entity="transaction", key=key, field="amount"
+        ) from None
+
+
+def post_transaction(
+    store: HubStore,
+    *,
+    customer_id: int,
+    number: str,
+    kind: str,
+    amount: object,
+    points: int | None = None,
+    location: str | None = None,
+    at: datetime | None = None,
+    clock: Clock | None = None,
+) -> tuple[int, bool]:
+    """Record a sale or return; returns (transaction id, created).
+
+    Posting the same transaction number again (a till retrying after a lost answer) is
+    accepted once and changes nothing; the same number with other details is refused.
+    Campaign points default to one per whole unit of currency spent (negative on returns).
+    """
+    number = number.strip()
+    if not number:
+        raise ValidationError(
+            "a transaction needs a number", entity="transaction", key="new", field="number"
+        )
+    if kind not in KINDS:
+        raise ValidationError(
+            f"kind must be sale or return, not {kind!r}",
+            entity="transaction",
+            key=number,
+            field="kind",
+        )
+    get_customer(store, customer_id)
+    cents = abs(_cents(amount, number))
+    if kind == "return":
+        cents = -cents
+    earned = points if points is not None else int(cents / 100)
+    now = (clock or SystemClock()).now()
+    when = to_iso(at or now)
+    with store.transaction() as conn:
+        existing = conn.execute(select(transactions).where(transactions.c.number == number)).first()
+        if existing is not None:
+            same = (existing.record_id, existing.kind, existing.amount_cents) == (
+                customer_id,
+                kind,
+                cents,
+            )
+            if not same:
+                raise ValidationError(
+                    "transaction number already posted with other details",
+                    entity="transaction",
+                    key=number,
+                    field="number",
+                )
+            return int(existing.id), False
+        new_id = conn.execute(
+            insert(transactions)
+            .values(
+                record_id=customer_id,
+                number=number,
+                kind=kind,
+                amount_cents=cents,
+                points=earned,
+                location=location,
+                at=when,
+                created_at=to_iso(now),
+            )
+            .returning(transactions.c.id)
+        ).scalar_one()
+    return int(new_id), True
+
+
+def parse_time(text: str | None) -> datetime | None:
+    """Accept the hub's own time format or any ISO 8601 time with a zone."""
+    if not text:
+        return None
+    try:
+        return from_iso(text)
+    except ValueError:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        if moment.tzinfo is None:
+            raise ValidationError(
+                "a time needs a zone (e.g. Z)", entity="transaction", field="at"
+            ) from None
+        return moment

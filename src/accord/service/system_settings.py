@@ -1,0 +1,79 @@
+"""Changing a system's integration settings (sync mode, switches, schedules) at run time.
+
+The change is validated as a whole configuration (one owner of account codes; the
+preset accepts the options) before it is taken, and written back to the configuration
+file when there is one, so the next start sees it too.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from pydantic import ValidationError as PydanticValidationError
+
+from accord import config as config_module
+from accord.config import Config, SystemConfig
+from accord.errors import ConfigError
+from accord.presets import preset
+
+
+def switches(system: SystemConfig) -> list[tuple[str, bool]]:
+    """A system's on/off switches and their current values.
+
+    The boolean options set in the configuration, and the switches its preset declares
+    (a preset module's ``SWITCHES``, with defaults from its ``settings({})`` when it has
+    one), so an admin sees a switch before it was ever written to the file.
+    """
+    found = {k: v for k, v in system.options.items() if isinstance(v, bool)}
+    if system.preset:
+        module = sys.modules.get(preset(system.preset).profile.__module__)
+        declared = getattr(module, "SWITCHES", ())
+        make_defaults = getattr(module, "settings", None)
+        defaults = make_defaults({}) if callable(make_defaults) else None
+        for name in declared:
+            if name not in found:
+                found[name] = bool(getattr(defaults, name, False))
+    return sorted(found.items())
+
+
+def update_system(
+    settings: Config,
+    name: str,
+    *,
+    sync: str | None = None,
+    options: dict[str, Any] | None = None,
+    push: str | None = None,
+    pull: str | None = None,
+) -> SystemConfig:
+    current = settings.system(name)
+    raw = current.model_dump()
+    if sync is not None:
+        raw["sync"] = sync
+    if options is not None:
+        raw["options"] = {**current.options, **options}
+    if push is not None:
+        raw["schedule"]["push"] = push
+    if pull is not None:
+        raw["schedule"]["pull"] = pull
+    try:
+        updated = SystemConfig.model_validate(raw)
+        systems = {**settings.systems, name: updated}
+        Config.model_validate(
+            {
+                "hub": settings.hub.model_dump(),
+                "systems": {k: v.model_dump() for k, v in systems.items()},
+            }
+        )
+    except PydanticValidationError as exc:
+        reasons = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise ConfigError(reasons, system=name) from None
+    if updated.preset:
+        # The preset refuses options it does not know.
+        preset(updated.preset).profile(
+            region=updated.region, owns_codes=updated.owns_codes, options=updated.options
+        )
+    settings.systems[name] = updated
+    if settings.path is not None:
+        settings.path.write_text(config_module.render(settings))
+    return updated

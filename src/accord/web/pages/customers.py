@@ -1,0 +1,352 @@
+"""Customer pages: the list with live search, the record card and its tabs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import RedirectResponse
+from starlette.datastructures import FormData, UploadFile
+from starlette.responses import Response
+
+from accord.errors import AccordError, ValidationError
+from accord.service import customers, monitor
+from accord.web.auth import Identity, page_editor, page_viewer
+from accord.web.state import WebState, web_state
+from accord.web.templating import render
+
+router = APIRouter(prefix="/customers", include_in_schema=False)
+TABS = ("details", "contacts", "history", "orders", "credit", "sync")
+FLAGS = [name for name, _ in customers.FLAG_FIELDS]
+
+
+@dataclass(frozen=True)
+class Bar:
+    x: int
+    y: int
+    height: int
+    month: str
+    cents: int
+
+
+def chart_bars(monthly: list[tuple[str, int]], width: int = 600, height: int = 160) -> list[Bar]:
+    """Bars of an inline SVG chart of net sales per month (returns drawn as zero)."""
+    if not monthly:
+        return []
+    top = max(max(c for _, c in monthly), 1)
+    step = width // len(monthly)
+    bars = []
+    for i, (month, cents) in enumerate(monthly):
+        h = int(max(cents, 0) / top * (height - 20))
+        bars.append(Bar(i * step + 4, height - h, h, month, cents))
+    return bars
+
+
+def _form_fields(form: FormData, names: list[str], flags: list[str]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for name in names:
+        value = form.get(name)
+        if isinstance(value, str):
+            values[name] = value
+    for name in flags:
+        values[name] = form.get(name) == "on"
+    return values
+
+
+def _parse_day(text: str | None) -> date | None:
+    try:
+        return date.fromisoformat(text) if text else None
+    except ValueError:
+        return None
+
+
+@router.get("")
+def customer_list(
+    request: Request,
+    q: str = "",
+    page: int = 1,
+    inactive: bool = False,
+    identity: Identity = Depends(page_viewer),
+    state: WebState = Depends(web_state),
+) -> Response:
+    found = customers.search_customers(state.store, q, page=page, include_inactive=inactive)
+    template = (
+        "customers/_rows.html" if request.headers.get("hx-request") else "customers/list.html"
+    )
+    return render(
+        request, template, identity, found=found, q=q, inactive=inactive, title="Customers"
+    )
+
+
+@router.get("/new")
+def new_form(request: Request, identity: Identity = Depends(page_editor)) -> Response:
+    return render(
+        request,
+        "customers/new.html",
+        identity,
+        values={"active": True, "price_level": "A"},
+        error=None,
+        title="New customer",
+        **_field_lists(),
+    )
+
+
+def _field_lists() -> dict[str, Any]:
+    return {
+        "basic_fields": customers.BASIC_FIELDS,
+        "settings_fields": customers.SETTINGS_FIELDS,
+        "flag_fields": customers.FLAG_FIELDS,
+        "required": {name for name, _ in customers.REQUIRED},
+        "price_levels": customers.PRICE_LEVELS,
+        "ar_types": customers.AR_ACCOUNT_TYPES,
+    }
+
+
+@router.post("/new")
+async def create(
+    request: Request,
+    identity: Identity = Depends(page_editor),
+    state: WebState = Depends(web_state),
+) -> Response:
+    form = await request.form()
+    names = [n for n, _ in (*customers.BASIC_FIELDS, *customers.SETTINGS_FIELDS)]
+    values = _form_fields(form, names, FLAGS)
+    try:
+        new_id = customers.create_customer(
+            state.store, values, actor=identity.user.name, clock=state.clock
+        )
+    except ValidationError as exc:
+        return render(
+            request,
+            "customers/new.html",
+            identity,
+            status_code=422,
+            values=values,
+            error=exc,
+            title="New customer",
+            **_field_lists(),
+        )
+    return RedirectResponse(f"/customers/{new_id}", status_code=303)
+
+
+def _card_values(data: dict[str, Any]) -> dict[str, Any]:
+    # A record from a system with one name field shows that name as the company.
+    if not any(data.get(f) for f in ("first_name", "last_name", "company_name")) and data.get(
+        "name"
+    ):
+        return {**data, "company_name": data["name"]}
+    return data
+
+
+def _card(
+    request: Request, identity: Identity, state: WebState, customer_id: int, tab: str, **extra: Any
+) -> Response:
+    record = customers.get_customer(state.store, customer_id)
+    tab = tab if tab in TABS else "details"
+    context: dict[str, Any] = {
+        "record": record,
+        "values": extra.pop("values", _card_values(record.data)),
+        "stats": customers.stats(state.store, customer_id),
+        "tab": tab,
+        "tabs": TABS,
+        "title": record.data.get("name") or f"Customer {customer_id}",
+        "error": None,
+        **_field_lists(),
+    }
+    if tab == "contacts":
+        context["contacts"] = customers.contacts(state.store, customer_id)
+        context["contact_fields"] = customers.CONTACT_FIELDS
+    elif tab == "history":
+        start = _parse_day(request.query_params.get("start"))
+        end = _parse_day(request.query_params.get("end"))
+        rows = customers.history(state.store, customer_id, start, end)
+        context.update(
+            transactions=rows, start=start, end=end, bars=chart_bars(customers.monthly_totals(rows))
+        )
+    elif tab == "orders":
+        context.update(
+            orders=customers.orders_of(state.store, customer_id), order_types=customers.ORDER_TYPES
+        )
+    elif tab == "credit":
+        entries, balance = customers.credit_history(state.store, customer_id)
+        context.update(entries=entries, balance=balance, credit_kinds=customers.CREDIT_KINDS)
+    elif tab == "sync":
+        context["links"] = monitor.record_sync_state(state.store, state.config, customer_id)
+    context.update(extra)
+    status_code = 422 if context.get("error") else 200
+    return render(request, "customers/card.html", identity, status_code=status_code, **context)
+
+
+@router.get("/{customer_id}")
+def card(
+    request: Request,
+    customer_id: int,
+    tab: str = "details",
+    identity: Identity = Depends(page_viewer),
+    state: WebState = Depends(web_state),
+) -> Response:
+    return _card(request, identity, state, customer_id, tab)
+
+
+@router.post("/{customer_id}")
+async def update(
+    request: Request,
+    customer_id: int,
+    identity: Identity = Depends(page_editor),
+    state: WebState = Depends(web_state),
+) -> Response:
+    form = await request.form()
+    names = [n for n, _ in (*customers.BASIC_FIELDS, *customers.SETTINGS_FIELDS)]
+    values = _form_fields(form, names, FLAGS)
+    try:
+        customers.update_customer(
+            state.store, customer_id, values, actor=identity.user.name, clock=state.clock
+        )
+    except ValidationError as exc:
+        current = customers.get_customer(state.store, customer_id).data
+        return _card(
+            request,
+            identity,
+            state,
+            customer_id,
+            "details",
+            values={**current, **values},
+            error=exc,
+        )
+    return RedirectResponse(f"/customers/{customer_id}?saved=1", status_code=303)
+
+
+@router.post("/{customer_id}/photo")
+async def upload_photo(
+    request: Request,
+    customer_id: int,
+    identity: Identity = Depends(page_editor),
+    state: WebState = Depends(web_state),
+) -> Response:
+    form = await request.form()
+    photo = form.get("photo")
+    try:
+        if not isinstance(photo, UploadFile):
+            raise ValidationError(
+                "choose a photo to upload",
+                entity="company",
+                key=str(customer_id),
+                field="photo_url",
+            )
+        content = await photo.read(customers.MAX_PHOTO_BYTES + 1)
+        customers.set_photo(
+            state.store,
+            customer_id,
+            content,
+            photo.content_type or "",
+            actor=identity.user.name,
+            clock=state.clock,
+        )
+    except ValidationError as exc:
+        return _card(request, identity, state, customer_id, "details", error=exc)
+    finally:
+        await form.close()  # the upload's spooled file
+    return RedirectResponse(f"/customers/{customer_id}", status_code=303)
+
+
+@router.get("/{customer_id}/photo")
+def photo(
+    customer_id: int, _: Identity = Depends(page_viewer), state: WebState = Depends(web_state)
+) -> Response:
+    found = customers.get_photo(state.store, customer_id)
+    if found is None:
+        return Response(status_code=404)
+    return Response(
+        found[0], media_type=found[1], headers={"Cache-Control": "private, max-age=86400"}
+    )
+
+
+@router.post("/{customer_id}/contacts")
+async def add_contact(
+    request: Request,
+    customer_id: int,
+    identity: Identity = Depends(page_editor),
+    state: WebState = Depends(web_state),
+) -> Response:
+    form = await request.form()
+    values = _form_fields(form, [n for n, _ in customers.CONTACT_FIELDS], [])
+    contact_id = form.get("contact_id")
+    try:
+        if isinstance(contact_id, str) and contact_id.isdigit():
+            if int(contact_id) not in {c.id for c in customers.contacts(state.store, customer_id)}:
+                raise AccordError(f"customer {customer_id} has no contact {contact_id}")
+            customers.edit_contact(
+                state.store, int(contact_id), values, actor=identity.user.name, clock=state.clock
+            )
+        else:
+            customers.add_contact(
+                state.store, customer_id, values, actor=identity.user.name, clock=state.clock
+            )
+    except ValidationError as exc:
+        return _card(
+            request, identity, state, customer_id, "contacts", error=exc, contact_values=values
+        )
+    return RedirectResponse(f"/customers/{customer_id}?tab=contacts", status_code=303)
+
+
+@router.post("/{customer_id}/orders")
+async def add_order(
+    request: Request,
+    customer_id: int,
+    identity: Identity = Depends(page_editor),
+    state: WebState = Depends(web_state),
+) -> Response:
+    form = await request.form()
+    try:
+        amount = float(str(form.get("amount_due") or 0))
+    except ValueError:
+        amount = -1
+    try:
+        if amount < 0:
+            raise ValidationError(
+                "not an amount", entity="company", key=str(customer_id), field="amount_due"
+            )
+        customers.add_order(
+            state.store,
+            customer_id,
+            number=str(form.get("number") or ""),
+            order_type=str(form.get("order_type") or ""),
+            status=str(form.get("status") or "pending"),
+            location=str(form.get("location") or "") or None,
+            amount_due_cents=round(amount * 100),
+            clock=state.clock,
+        )
+    except ValidationError as exc:
+        return _card(request, identity, state, customer_id, "orders", error=exc)
+    return RedirectResponse(f"/customers/{customer_id}?tab=orders", status_code=303)
+
+
+@router.post("/{customer_id}/credit")
+async def add_credit(
+    request: Request,
+    customer_id: int,
+    identity: Identity = Depends(page_editor),
+    state: WebState = Depends(web_state),
+) -> Response:
+    form = await request.form()
+    try:
+        try:
+            amount = float(str(form.get("amount") or ""))
+        except ValueError:
+            raise ValidationError(
+                "not an amount", entity="company", key=str(customer_id), field="amount"
+            ) from None
+        customers.add_credit_entry(
+            state.store,
+            customer_id,
+            kind=str(form.get("kind") or ""),
+            amount_cents=round(amount * 100),
+            reference=str(form.get("reference") or "") or None,
+            note=str(form.get("note") or "") or None,
+            clock=state.clock,
+        )
+    except ValidationError as exc:
+        return _card(request, identity, state, customer_id, "credit", error=exc)
+    return RedirectResponse(f"/customers/{customer_id}?tab=credit", status_code=303)

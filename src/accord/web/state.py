@@ -1,0 +1,26 @@
+"""What every request handler reaches: configuration, hub store, clock, login limiter."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from fastapi import Request
+
+from accord.clock import Clock
+from accord.config import Config
+from accord.store import HubStore
+from accord.web.security import LoginLimiter
+
+
+@dataclass
+class WebState:
+    config: Config
+    store: HubStore
+    clock: Clock
+    secure_cookies: bool | None  # None: secure when the request came over HTTPS
+    limiter: LoginLimiter = field(default_factory=LoginLimiter)
+
+
+def web_state(request: Request) -> WebState:
+    state: WebState = request.app.state.accord
+    return state

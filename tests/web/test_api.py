@@ -1,0 +1,269 @@
+"""Every REST API endpoint against the real app on a real SQLite hub."""
+
+from __future__ import annotations
+
+from accord.service import monitor
+from tests.web.support import WebWorld
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+
+
+def _customer(web: WebWorld, **fields: object) -> int:
+    response = web.api().post("/api/v1/customers", json={"fields": web.customer_fields(**fields)})
+    assert response.status_code == 201, response.text
+    return int(response.json()["id"])
+
+
+def test_openapi_document_lists_the_versioned_api(web: WebWorld) -> None:
+    document = web.anonymous().get("/api/v1/openapi.json").json()
+    assert document["info"]["title"] == "Accord"
+    for path in (
+        "/api/v1/customers",
+        "/api/v1/changes",
+        "/api/v1/transactions",
+        "/api/v1/conflicts",
+    ):
+        assert path in document["paths"]
+    assert not any(p.startswith("/customers") for p in document["paths"])  # pages are not API
+
+
+def test_me_names_the_token_user_and_a_bad_token_is_refused(web: WebWorld) -> None:
+    assert web.api("viewer").get("/api/v1/me").json() == {"name": "viewer", "role": "viewer"}
+    bad = web.anonymous().get("/api/v1/me", headers={"Authorization": "Bearer acc_wrong"})
+    assert bad.status_code == 401
+    assert web.anonymous().get("/api/v1/me").status_code == 401
+
+
+def test_create_get_update_customer(web: WebWorld) -> None:
+    api = web.api()
+    customer_id = _customer(web, phone="09 379 4412", price_level="b", discount="5")
+    got = api.get(f"/api/v1/customers/{customer_id}").json()
+    assert got["fields"]["phone"] == "+6493794412"
+    assert got["fields"]["price_level"] == "B" and got["fields"]["discount"] == 5
+    changed = api.patch(f"/api/v1/customers/{customer_id}", json={"fields": {"last_name": "Tane"}})
+    assert changed.json()["changed"]["last_name"] == ["Ngata", "Tane"]
+    assert changed.json()["changed"]["name"] == ["Ana Ngata", "Ana Tane"]
+    assert api.get("/api/v1/customers/999999").status_code == 404
+
+
+def test_invalid_field_is_refused_naming_record_and_field(web: WebWorld) -> None:
+    customer_id = _customer(web)
+    response = web.api().patch(
+        f"/api/v1/customers/{customer_id}", json={"fields": {"email": "not-an-email"}}
+    )
+    assert response.status_code == 422
+    body = response.json()
+    assert body["field"] == "email" and body["record"] == str(customer_id)
+
+
+def test_list_searches_and_pages(web: WebWorld) -> None:
+    for i in range(30):
+        _customer(web, last_name=f"Surname{i:02d}", email=f"p{i}@shop.example")
+    api = web.api("viewer")
+    page1 = api.get("/api/v1/customers", params={"q": "surname", "size": 10}).json()
+    page3 = api.get("/api/v1/customers", params={"q": "surname", "size": 10, "page": 3}).json()
+    assert page1["total"] == 30 and len(page1["items"]) == 10 and len(page3["items"]) == 10
+    assert {i["id"] for i in page1["items"]}.isdisjoint({i["id"] for i in page3["items"]})
+    by_email = api.get("/api/v1/customers", params={"q": "p7@shop"}).json()
+    assert [i["name"] for i in by_email["items"]] == ["Ana Surname07"]
+
+
+def test_photo_upload_and_download(web: WebWorld) -> None:
+    customer_id = _customer(web)
+    api = web.api()
+    response = api.put(
+        f"/api/v1/customers/{customer_id}/photo", files={"photo": ("me.png", PNG, "image/png")}
+    )
+    assert response.status_code == 200, response.text
+    url = response.json()["changed"]["photo_url"][1]
+    assert api.get(url).content == PNG
+    refused = api.put(
+        f"/api/v1/customers/{customer_id}/photo", files={"photo": ("x.txt", b"hi", "text/plain")}
+    )
+    assert refused.status_code == 422 and refused.json()["field"] == "photo_url"
+
+
+def test_contacts_add_list_edit(web: WebWorld) -> None:
+    customer_id = _customer(web)
+    api = web.api()
+    added = api.post(
+        f"/api/v1/customers/{customer_id}/contacts",
+        json={"fields": {"first_name": "Mere", "last_name": "Ngata", "job_title": "spouse"}},
+    )
+    assert added.status_code == 201
+    contact_id = added.json()["id"]
+    edited = api.patch(
+        f"/api/v1/customers/{customer_id}/contacts/{contact_id}",
+        json={"fields": {"mobile": "021 555 0134"}},
+    )
+    assert edited.json()["changed"]["mobile"] == [None, "+64215550134"]
+    listed = api.get(f"/api/v1/customers/{customer_id}/contacts").json()
+    assert [(c["id"], c["fields"]["job_title"]) for c in listed] == [(contact_id, "spouse")]
+    other = _customer(web, last_name="Other")
+    assert (
+        api.patch(
+            f"/api/v1/customers/{other}/contacts/{contact_id}", json={"fields": {}}
+        ).status_code
+        == 404
+    )
+
+
+def test_transactions_feed_history_orders_and_credit(web: WebWorld) -> None:
+    customer_id = _customer(web, ar_account_type="open item", credit_limit=500)
+    api = web.api()
+    for number, kind, amount, at in (
+        ("T1", "sale", 25.5, "2026-01-05T10:00:00Z"),
+        ("T2", "return", 5, "2026-02-01T10:00:00Z"),
+    ):
+        response = api.post(
+            "/api/v1/transactions",
+            json={
+                "customer_id": customer_id,
+                "number": number,
+                "kind": kind,
+                "amount": amount,
+                "at": at,
+            },
+        )
+        assert response.status_code == 201, response.text
+    again = api.post(
+        "/api/v1/transactions",
+        json={"customer_id": customer_id, "number": "T1", "kind": "sale", "amount": 25.5},
+    )
+    assert again.status_code == 200 and again.json()["created"] is False
+    history = api.get(
+        f"/api/v1/customers/{customer_id}/history",
+        params={"start": "2026-01-01", "end": "2026-01-31"},
+    ).json()
+    assert [t["number"] for t in history["items"]] == ["T1"]
+    assert api.get(f"/api/v1/customers/{customer_id}").json()["stats"]["sales"] == 1
+    order = api.post(
+        f"/api/v1/customers/{customer_id}/orders",
+        json={"number": "L-1", "order_type": "layaway", "amount_due": 40},
+    )
+    assert order.status_code == 201
+    assert api.get(f"/api/v1/customers/{customer_id}/orders").json()[0]["amount_due"] == 40
+    assert (
+        api.post(
+            f"/api/v1/customers/{customer_id}/credit", json={"kind": "charge", "amount": 100}
+        ).status_code
+        == 201
+    )
+    assert (
+        api.post(
+            f"/api/v1/customers/{customer_id}/credit", json={"kind": "payment", "amount": 30}
+        ).status_code
+        == 201
+    )
+    assert api.get(f"/api/v1/customers/{customer_id}/credit").json()["balance"] == 70
+
+
+def test_changes_feed_moves_forward_by_sequence(web: WebWorld) -> None:
+    first = _customer(web, price_level="C")
+    api = web.api("viewer")
+    feed = api.get("/api/v1/changes", params={"after": 0}).json()
+    assert [i["id"] for i in feed["items"]] == [first]
+    assert feed["items"][0]["fields"]["price_level"] == "C"
+    assert api.get("/api/v1/changes", params={"after": feed["next"]}).json()["items"] == []
+    web.api().patch(f"/api/v1/customers/{first}", json={"fields": {"discount": 10}})
+    later = api.get("/api/v1/changes", params={"after": feed["next"]}).json()
+    assert [(i["id"], i["fields"]["discount"]) for i in later["items"]] == [(first, 10)]
+
+
+def test_sync_plan_runs_record_state_and_history(web: WebWorld) -> None:
+    api = web.api()
+    plan = api.get("/api/v1/systems/erp/plan").json()
+    assert plan["dry_run"] is True and plan["counts"]["hub.company.create"] == 6
+    done = api.post("/api/v1/systems/erp/sync").json()
+    assert done["dry_run"] is False
+    runs = api.get("/api/v1/runs").json()
+    assert runs[0]["status"] == "ok" and runs[0]["dry_run"] is False
+    customer_id = _customer(web)
+    states = api.get(f"/api/v1/records/{customer_id}/sync").json()
+    assert [(s["system"], s["state"]) for s in states] == [("erp", "pending")]
+    api.post("/api/v1/systems/erp/sync")
+    states = api.get(f"/api/v1/records/{customer_id}/sync").json()
+    assert states[0]["state"] == "synced" and states[0]["external_id"]
+    history = api.get(f"/api/v1/records/{customer_id}/history").json()
+    assert any(c["field"] == "last_name" and c["new"] == "Ngata" for c in history)
+
+
+def test_restore_a_value_from_history(web: WebWorld) -> None:
+    customer_id = _customer(web)
+    api = web.api()
+    api.patch(f"/api/v1/customers/{customer_id}", json={"fields": {"last_name": "Wrong"}})
+    history = api.get(f"/api/v1/records/{customer_id}/history").json()
+    original = next(c for c in history if c["field"] == "last_name" and c["new"] == "Ngata")
+    restored = api.post(
+        f"/api/v1/records/{customer_id}/restore",
+        json={"seq": original["seq"], "field": "last_name"},
+    )
+    assert restored.json()["last_name"] == ["Wrong", "Ngata"]
+
+
+def test_conflict_queue_and_resolution(tmp_path: object) -> None:
+    from pathlib import Path
+
+    from tests.web.support import web_world
+
+    with web_world(Path(str(tmp_path)), conflict="hold") as world:
+        api = world.api()
+        api.post("/api/v1/systems/erp/sync")
+        company = api.get("/api/v1/customers", params={"size": 1}).json()["items"][0]
+        states = api.get(f"/api/v1/records/{company['id']}/sync").json()
+        accno = int(states[0]["external_id"])
+        api.patch(f"/api/v1/customers/{company['id']}", json={"fields": {"phone": "09 111 1111"}})
+        world.erp.update_customer(accno, PHONE="09 222 2222")
+        api.post("/api/v1/systems/erp/sync")
+        held = api.get("/api/v1/conflicts").json()
+        assert [(c["record_id"], c["field"]) for c in held] == [(company["id"], "phone")]
+        assert api.get(f"/api/v1/records/{company['id']}/sync").json()[0]["state"] == "held"
+        resolved = api.post(f"/api/v1/conflicts/{held[0]['id']}/resolve", json={"winner": "hub"})
+        assert resolved.json()["status"] == "resolved" and resolved.json()["winner"] == "hub"
+        assert api.get("/api/v1/conflicts").json() == []
+        assert len(api.get("/api/v1/conflicts", params={"all": True}).json()) == 1
+        api.post("/api/v1/systems/erp/sync")
+        assert world.erp.customer(accno)["PHONE"] == "+6491111111"
+        again = api.post(f"/api/v1/conflicts/{held[0]['id']}/resolve", json={"winner": "system"})
+        assert again.status_code == 409
+
+
+def test_error_queue_and_retry(web: WebWorld) -> None:
+    api = web.api()
+    api.post("/api/v1/systems/erp/sync")
+    customer_id = _customer(web, company_name="A" * 80)  # longer than the ERP's NAME column
+    api.post("/api/v1/systems/erp/sync")
+    errors = [e for e in api.get("/api/v1/errors").json() if e["record_id"] == customer_id]
+    assert [e["field"] for e in errors] == ["name"]
+    assert api.post(f"/api/v1/errors/{errors[0]['id']}/retry").json() == {"cleared": False}
+    api.patch(
+        f"/api/v1/customers/{customer_id}", json={"fields": {"company_name": "Short Name Ltd"}}
+    )
+    assert api.post(f"/api/v1/errors/{errors[0]['id']}/retry").json() == {"cleared": True}
+    assert monitor.record_sync_state(web.store, web.config, customer_id)[0].state == "synced"
+
+
+def test_systems_listed_for_all_changed_by_admins(web: WebWorld) -> None:
+    listed = web.api("viewer").get("/api/v1/systems").json()
+    assert [(s["name"], s["sync"]) for s in listed] == [("erp", "two-way")]
+    changed = web.api("admin").patch(
+        "/api/v1/systems/erp", json={"sync": "import", "schedule_push": "5m"}
+    )
+    assert changed.status_code == 200 and changed.json()["sync"] == "import"
+    assert web.config.systems["erp"].schedule.push == "5m"
+    bad = web.api("admin").patch("/api/v1/systems/erp", json={"schedule_pull": "soon"})
+    assert bad.status_code == 422
+    unknown = web.api("admin").patch("/api/v1/systems/erp", json={"options": {"nonsense": True}})
+    assert unknown.status_code == 422 and web.config.systems["erp"].options == {}
+
+
+def test_record_state_under_one_way_import_is_never_pending(web: WebWorld) -> None:
+    api = web.api()
+    api.post("/api/v1/systems/erp/sync")
+    web.api("admin").patch("/api/v1/systems/erp", json={"sync": "import"})
+    imported = api.get("/api/v1/customers", params={"size": 1}).json()["items"][0]["id"]
+    api.patch(f"/api/v1/customers/{imported}", json={"fields": {"tax_id": "GST-1"}})
+    assert api.get(f"/api/v1/records/{imported}/sync").json()[0]["state"] == "synced"
+    local = _customer(web)
+    state = api.get(f"/api/v1/records/{local}/sync").json()[0]
+    assert state["state"] == "off" and "one-way import" in state["reasons"][0]

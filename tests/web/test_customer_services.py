@@ -1,0 +1,105 @@
+"""Customer services on SQLite and PostgreSQL: search, point of sale, orders, credit, photos."""
+
+from __future__ import annotations
+
+import pytest
+
+from accord.clock import ManualClock
+from accord.service import customers, pos
+from accord.service import records as record_service
+from accord.store import HubStore
+from tests.web.support import WebWorld
+
+
+def test_customers_arriving_by_sync_are_found_and_numbering_continues_after_theirs(
+    web: WebWorld,
+) -> None:
+    web.api().post("/api/v1/systems/erp/sync")
+    erp_names = [str(web.erp.customer(n)["NAME"]) for n in range(1, 7)]
+    for name in erp_names:
+        assert name in [r.name for r in customers.search_customers(web.store, name).items]
+    new_id = customers.create_customer(web.store, web.customer_fields(), clock=web.clock)
+    assert customers.get_customer(web.store, new_id).data["code"] == "7"  # after the ERP's 1..6
+
+
+def test_deleted_and_deactivated_records_leave_the_search(web: WebWorld) -> None:
+    keep = customers.create_customer(
+        web.store, web.customer_fields(last_name="Stays"), clock=web.clock
+    )
+    gone = customers.create_customer(
+        web.store, web.customer_fields(last_name="Goes"), clock=web.clock
+    )
+    assert customers.search_customers(web.store, "ana").total == 2
+    record_service.delete_record(web.store, gone, clock=web.clock)
+    assert [
+        r.id for r in customers.search_customers(web.store, "ana", include_inactive=True).items
+    ] == [keep]
+
+
+@pytest.mark.postgres
+def test_search_feed_and_numbering_on_postgresql(pg_schema_url: str, clock: ManualClock) -> None:
+    store = HubStore(pg_schema_url)
+    try:
+        fields = {"home_location": "Main", "location_group": "All"}
+        first = customers.create_customer(
+            store,
+            {**fields, "last_name": "Parata", "email": "p@x.example", "phone": "09 379 4412"},
+            clock=clock,
+        )
+        second = customers.create_customer(
+            store, {**fields, "company_name": "100% Wool_Co"}, clock=clock
+        )
+        assert [r.id for r in customers.search_customers(store, "379 4412").items] == [first]
+        assert [r.id for r in customers.search_customers(store, "100% wool_").items] == [second]
+        assert customers.search_customers(store, "%").total == 1  # a literal percent sign
+        customers.update_customer(store, first, {"active": False}, clock=clock)
+        assert customers.search_customers(store, "parata").total == 0
+        items, _ = pos.changes_since(store, 0)
+        assert [(i.id, i.active) for i in items] == [(second, True), (first, False)]
+        assert [customers.get_customer(store, i).data["code"] for i in (first, second)] == [
+            "1",
+            "2",
+        ]
+    finally:
+        store.close()
+
+
+@pytest.mark.postgres
+def test_transactions_orders_credit_and_photo_on_postgresql(
+    pg_schema_url: str, clock: ManualClock
+) -> None:
+    store = HubStore(pg_schema_url)
+    try:
+        fields = {"home_location": "Main", "location_group": "All", "last_name": "Parata"}
+        customer = customers.create_customer(
+            store, {**fields, "ar_account_type": "open item"}, clock=clock
+        )
+        for number, kind, day in (
+            ("T1", "sale", "2026-01-05"),
+            ("T2", "sale", "2026-01-05"),
+            ("T3", "return", "2026-02-01"),
+        ):
+            pos.post_transaction(
+                store,
+                customer_id=customer,
+                number=number,
+                kind=kind,
+                amount=12.5,
+                at=pos.parse_time(f"{day}T10:00:00Z"),
+                clock=clock,
+            )
+        stats = customers.stats(store, customer)
+        assert (stats.sales, stats.returns, stats.visits, stats.points) == (2, 1, 2, 12)
+        assert customers.monthly_totals(customers.history(store, customer)) == [
+            ("2026-01", 2500),
+            ("2026-02", -1250),
+        ]
+        customers.add_order(store, customer, number="W1", order_type="work order", clock=clock)
+        assert [o.number for o in customers.orders_of(store, customer)] == ["W1"]
+        customers.add_credit_entry(store, customer, kind="charge", amount_cents=900, clock=clock)
+        assert customers.credit_history(store, customer)[1] == 900
+        url = customers.set_photo(store, customer, b"\x89PNG-bytes", "image/png", clock=clock)
+        assert customers.get_photo(store, customer) == (b"\x89PNG-bytes", "image/png")
+        assert customers.get_customer(store, customer).data["photo_url"] == url
+    finally:
+        store.close()

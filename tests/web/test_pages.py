@@ -1,0 +1,132 @@
+"""The server-rendered pages and their forms, through the real app."""
+
+from __future__ import annotations
+
+import re
+
+from accord.config import SystemConfig
+from accord.service import customers, queries
+from tests.web.support import WebWorld
+
+
+def _customer(web: WebWorld, **fields: object) -> int:
+    return customers.create_customer(web.store, web.customer_fields(**fields), clock=web.clock)
+
+
+def test_every_main_page_renders_for_a_viewer_without_edit_controls(web: WebWorld) -> None:
+    customer_id = _customer(web)
+    browser, _ = web.browser("viewer")
+    for path in (
+        "/customers",
+        f"/customers/{customer_id}",
+        "/monitor",
+        "/settings",
+        f"/records/{customer_id}/history",
+        "/monitor/plan/erp",
+    ):
+        response = browser.get(path)
+        assert response.status_code == 200, path
+        assert "Save</button>" not in response.text and "Sync now" not in response.text, path
+    assert browser.get("/customers/new").status_code == 403
+
+
+def test_invalid_input_on_the_card_names_the_field_and_keeps_the_values(web: WebWorld) -> None:
+    customer_id = _customer(web)
+    browser, csrf = web.browser("editor")
+    form = {
+        **web.customer_fields(),
+        "csrf_token": csrf,
+        "email": "not an email",
+        "active": "on",
+        "price_level": "A",
+    }
+    response = browser.post(f"/customers/{customer_id}", data=form)
+    assert response.status_code == 422
+    assert "(field: email)" in response.text and 'value="not an email"' in response.text
+    assert customers.get_customer(web.store, customer_id).data.get("email") is None
+
+
+def test_orders_and_credit_entries_are_added_on_their_tabs(web: WebWorld) -> None:
+    customer_id = _customer(web, ar_account_type="balance forward", credit_limit=100)
+    browser, csrf = web.browser("editor")
+    added = browser.post(
+        f"/customers/{customer_id}/orders",
+        data={
+            "csrf_token": csrf,
+            "number": "SO-1",
+            "order_type": "special order",
+            "amount_due": "12.5",
+        },
+    )
+    assert added.status_code == 303
+    assert [o.number for o in customers.orders_of(web.store, customer_id)] == ["SO-1"]
+    over = browser.post(
+        f"/customers/{customer_id}/credit",
+        data={"csrf_token": csrf, "kind": "charge", "amount": "150"},
+    )
+    assert over.status_code == 422 and "credit limit" in over.text
+    browser.post(
+        f"/customers/{customer_id}/credit",
+        data={"csrf_token": csrf, "kind": "charge", "amount": "60"},
+    )
+    assert customers.credit_history(web.store, customer_id)[1] == 6000
+
+
+def test_restore_a_value_from_the_field_history_page(web: WebWorld) -> None:
+    customer_id = _customer(web, last_name="First")
+    customers.update_customer(web.store, customer_id, {"last_name": "Second"}, clock=web.clock)
+    browser, csrf = web.browser("editor")
+    page = browser.get(f"/records/{customer_id}/history").text
+    seq = re.search(
+        r'name="seq" value="(\d+)"><input type="hidden" name="field" value="last_name"', page
+    )
+    assert seq, page
+    browser.post(
+        f"/records/{customer_id}/restore",
+        data={"csrf_token": csrf, "seq": seq.group(1), "field": "last_name"},
+    )
+    assert customers.get_customer(web.store, customer_id).data["last_name"] == "First"
+
+
+def test_sync_now_and_retry_from_the_monitor(web: WebWorld) -> None:
+    browser, csrf = web.browser("editor")
+    done = browser.post("/monitor/sync/erp", data={"csrf_token": csrf}, follow_redirects=True)
+    assert "Sync of erp done" in done.text
+    error = queries.open_errors(web.store)[0]  # the sandbox's malformed email
+    retried = browser.post(
+        f"/monitor/errors/{error.id}/retry", data={"csrf_token": csrf}, follow_redirects=True
+    )
+    assert f"Error {error.id} is still open after the retry." in retried.text
+
+
+def test_admin_turns_a_systems_switches_on_the_settings_page(web: WebWorld) -> None:
+    web.config.systems["crm"] = SystemConfig(
+        kind="unleashed", preset="crm-unleashed", owns_codes=False, options={"address_sync": False}
+    )
+    browser, csrf = web.browser("admin")
+    page = browser.get("/settings").text
+    for switch in (
+        "address_sync",
+        "account_manager_sync",
+        "nightly_account_manager_fix",
+        "sync_enabled",
+    ):
+        assert f'name="option.{switch}"' in page
+    saved = browser.post(
+        "/settings/systems/crm",
+        data={
+            "csrf_token": csrf,
+            "sync": "import",
+            "option.address_sync": "on",
+            "option.sync_enabled": "on",
+            "push": "10m",
+            "pull": "1h",
+        },
+    )
+    assert saved.status_code == 303
+    crm = web.config.systems["crm"]
+    assert (crm.sync, crm.options["address_sync"], crm.schedule.push) == ("import", True, "10m")
+    bad = browser.post(
+        "/settings/systems/crm", data={"csrf_token": csrf, "sync": "import", "push": "often"}
+    )
+    assert bad.status_code == 422 and web.config.systems["crm"].schedule.push == "10m"
