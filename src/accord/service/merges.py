@@ -1,0 +1,245 @@
+"""Merging two records into one (S003-03 people, S003-04 accounts).
+
+The survivor takes, per field group, the value of the record the user chose (by default
+its own, with its blanks filled from the other); every record linked to the same natural
+person shows the merged fixed fields. The loser's links to outside systems move to the
+survivor where the survivor has none in that system, so the system's record now carries
+the survivor (and is updated by the next push). Where both are linked, the loser keeps
+its link and is soft-deleted: each system's delete policy (usually: deactivate) tells it.
+A company's contacts move to the surviving company. Nothing is lost: every overwritten
+value is in the journal, the loser stays as a deleted record naming its survivor
+(``merged_into``), and the merge is recorded with its choices and what moved.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection
+
+from accord.clock import Clock, SystemClock, to_iso
+from accord.errors import ValidationError
+from accord.model.entities import ADDRESS_TYPES, entity_spec
+from accord.service import hub_writes
+from accord.service.accounts import is_account
+from accord.service.person_links import (
+    ADDRESS_FIELDS,
+    FIXED_GROUPS,
+    FieldDifference,
+    resolve_choices,
+    write_natural_person,
+)
+from accord.store import HubStore
+from accord.store import people as people_store
+from accord.store.types import HubRecord
+
+# Never taken from the loser: who the record is (kind, company) and its state. A code is
+# taken only into a survivor without one, and is never a choice (owning systems decide it).
+_KEPT = ("kind", "company", "active")
+_NOT_CHOSEN = (*_KEPT, "code")
+
+
+@dataclass
+class MergeResult:
+    survivor_id: int
+    loser_id: int
+    merge_id: int
+    changes: dict[int, dict[str, list[Any]]] = field(default_factory=dict)
+    repointed: list[str] = field(default_factory=list)  # "system:entity:key" now on the survivor
+    told: list[str] = field(
+        default_factory=list
+    )  # systems whose loser record the delete policy handles
+    contacts_moved: list[int] = field(default_factory=list)
+
+
+def groups_for(entity: str) -> dict[str, tuple[str, ...]]:
+    """Field groups a merge chooses between: a person's fixed fields, an account's fields."""
+    if entity == "person":
+        return FIXED_GROUPS
+    groups: dict[str, tuple[str, ...]] = {
+        name: (name,)
+        for name in entity_spec(entity).fields
+        if not name.startswith("address.") and name not in _NOT_CHOSEN
+    }
+    groups["address"] = ADDRESS_FIELDS
+    return groups
+
+
+def merge_preview(store: HubStore, survivor_id: int, loser_id: int) -> list[FieldDifference]:
+    """Both records' values per field group, for a side-by-side choice (every group)."""
+    with store.transaction() as conn:
+        survivor, loser = _pair(conn, survivor_id, loser_id)
+    result = []
+    for group, names in groups_for(survivor.entity).items():
+        values = {r.id: {n: r.data.get(n) for n in names} for r in (survivor, loser)}
+        if any(v not in (None, "") for vals in values.values() for v in vals.values()):
+            result.append(FieldDifference(group, names, values))
+    return result
+
+
+def _pair(conn: Connection, survivor_id: int, loser_id: int) -> tuple[HubRecord, HubRecord]:
+    if survivor_id == loser_id:
+        raise ValidationError("a record cannot be merged with itself", key=str(survivor_id))
+    survivor = hub_writes.load(conn, survivor_id)
+    loser = hub_writes.load(conn, loser_id, survivor.entity)
+    return survivor, loser
+
+
+def merge_people(
+    store: HubStore,
+    survivor_id: int,
+    loser_id: int,
+    choices: dict[str, int] | None = None,
+    *,
+    actor: str = "user",
+    clock: Clock | None = None,
+) -> MergeResult:
+    """Merge two person records that are the same person (S003-03)."""
+    at = to_iso((clock or SystemClock()).now())
+    with store.transaction() as conn:
+        survivor, loser = _pair(conn, survivor_id, loser_id)
+        if survivor.entity != "person":
+            raise ValidationError(f"hub record {survivor_id} is not a person; merge accounts")
+        fixed = resolve_choices(survivor, loser, choices or {})
+        values = {**_blanks_filled(survivor, loser), **fixed, **_refs(survivor, loser)}
+        return _merge(conn, survivor, loser, values, choices or {}, actor=actor, at=at)
+
+
+def merge_accounts(
+    store: HubStore,
+    survivor_id: int,
+    loser_id: int,
+    choices: dict[str, int] | None = None,
+    *,
+    actor: str = "user",
+    clock: Clock | None = None,
+) -> MergeResult:
+    """Merge two accounts (companies, or person accounts) (S003-04)."""
+    at = to_iso((clock or SystemClock()).now())
+    with store.transaction() as conn:
+        survivor, loser = _pair(conn, survivor_id, loser_id)
+        for record in (survivor, loser):
+            if not is_account(record):
+                raise ValidationError(
+                    f"hub record {record.id} is a contact person, not an account",
+                    key=str(record.id),
+                )
+        if survivor.entity == "person":
+            fixed = resolve_choices(survivor, loser, choices or {})
+            values = {**_blanks_filled(survivor, loser), **fixed, **_refs(survivor, loser)}
+        else:
+            values = {**_blanks_filled(survivor, loser), **_chosen(survivor, loser, choices or {})}
+        return _merge(conn, survivor, loser, values, choices or {}, actor=actor, at=at)
+
+
+def _blanks_filled(survivor: HubRecord, loser: HubRecord) -> dict[str, Any]:
+    """The survivor's empty fields take the loser's values (an address only as a whole)."""
+    values: dict[str, Any] = {}
+    for name in entity_spec(survivor.entity).fields:
+        if name in _KEPT or name.startswith("address."):
+            continue
+        if survivor.data.get(name) in (None, "") and loser.data.get(name) not in (None, ""):
+            values[name] = loser.data[name]
+    for kind in ADDRESS_TYPES:
+        names = [n for n in ADDRESS_FIELDS if n.startswith(f"address.{kind}.")]
+        if not any(survivor.data.get(n) for n in names) and any(loser.data.get(n) for n in names):
+            values.update({n: loser.data.get(n) for n in names})
+    return values
+
+
+def _chosen(survivor: HubRecord, loser: HubRecord, choices: dict[str, int]) -> dict[str, Any]:
+    groups = groups_for(survivor.entity)
+    values: dict[str, Any] = {}
+    for group, chosen in choices.items():
+        if group not in groups:
+            raise ValidationError(
+                f"unknown field {group!r} for a {survivor.entity} merge", field=group
+            )
+        if chosen not in (survivor.id, loser.id):
+            raise ValidationError(
+                f"choose hub record {survivor.id} or {loser.id}, not {chosen}", field=group
+            )
+        source = survivor if chosen == survivor.id else loser
+        values.update({n: source.data.get(n) for n in groups[group]})
+    return values
+
+
+def _refs(survivor: HubRecord, loser: HubRecord) -> dict[str, Any]:
+    refs = list(survivor.data.get("external_refs") or [])
+    extra = [r for r in loser.data.get("external_refs") or [] if r not in refs]
+    return {"external_refs": refs + extra} if extra else {}
+
+
+def _merge(
+    conn: Connection,
+    survivor: HubRecord,
+    loser: HubRecord,
+    values: dict[str, Any],
+    choices: dict[str, int],
+    *,
+    actor: str,
+    at: str,
+) -> MergeResult:
+    result = MergeResult(survivor.id, loser.id, 0)
+    own = {(link.system, link.entity) for link in people_store.links_of(conn, survivor.id)}
+    for link in people_store.links_of(conn, loser.id):
+        if link.state == "active" and (link.system, link.entity) not in own and link.id:
+            people_store.repoint_link(conn, link.id, survivor.id, at)
+            result.repointed.append(f"{link.system}:{link.entity}:{link.external_id}")
+        elif link.state != "tombstone":
+            result.told.append(link.system)
+    merged_from = [*(survivor.data.get("merged_from") or []), loser.id]
+    # Written after the links moved, so the push sees the survivor as changed and sends
+    # it to every system it is now linked to.
+    diff = hub_writes.update(
+        conn, survivor, {**values, "merged_from": merged_from}, actor=actor, at=at
+    )
+    result.changes[survivor.id] = diff
+    if survivor.entity == "person":
+        _merge_natural_persons(conn, survivor, loser, values, result, actor=actor, at=at)
+    else:
+        for contact_id in people_store.contacts_of(conn, loser.id):
+            contact = hub_writes.load(conn, contact_id, "person")
+            moved = hub_writes.update(conn, contact, {"company": survivor.id}, actor=actor, at=at)
+            result.changes[contact_id] = moved
+            result.contacts_moved.append(contact_id)
+    result.changes[loser.id] = hub_writes.update(
+        conn, loser, {"merged_into": survivor.id}, actor=actor, at=at, delete=True
+    )
+    outcome = {
+        "repointed": result.repointed,
+        "told": result.told,
+        "contacts_moved": result.contacts_moved,
+        "updated": sorted(result.changes),
+    }
+    result.merge_id = people_store.add_merge(
+        conn, survivor.entity, survivor.id, loser.id, choices, outcome, actor, at
+    )
+    return result
+
+
+def _merge_natural_persons(
+    conn: Connection,
+    survivor: HubRecord,
+    loser: HubRecord,
+    values: dict[str, Any],
+    result: MergeResult,
+    *,
+    actor: str,
+    at: str,
+) -> None:
+    """The loser's linked records join the survivor's natural person, with its fixed fields."""
+    groups = people_store.natural_persons(conn, [survivor.id, loser.id])
+    members = {survivor.id}
+    for natural in set(groups.values()):
+        members.update(people_store.members(conn, natural))
+    members.discard(loser.id)
+    people_store.unlink(conn, [loser.id])
+    if len(members) == 1 and not groups:
+        return  # neither was linked to anybody: no natural person to keep
+    natural = groups.get(survivor.id) or groups.get(loser.id) or survivor.id
+    fixed = {n: values[n] for names in FIXED_GROUPS.values() for n in names if n in values}
+    changed = write_natural_person(conn, sorted(members), natural, fixed, actor=actor, at=at)
+    for rid, diff in changed.items():
+        result.changes.setdefault(rid, {}).update(diff)

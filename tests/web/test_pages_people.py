@@ -1,0 +1,152 @@
+"""People pages (S003): the card, the copy-to-linked step, merges, card customisation."""
+
+from __future__ import annotations
+
+from accord.service import card_layout, people, person_links
+from accord.service.records import create_record
+from accord.store import records
+from tests.web.support import WebWorld
+
+
+def _data(web: WebWorld, record_id: int) -> dict[str, object]:
+    with web.store.transaction() as conn:
+        record = records.get(conn, record_id)
+    assert record is not None
+    return record.data
+
+
+def test_s003_01_the_person_card_shows_names_as_text(web: WebWorld) -> None:
+    client, csrf = web.browser("editor")
+    created = client.post(
+        "/people",
+        data={
+            "first_name": "<script>alert(1)</script>",
+            "account_type": "supplier",
+            "csrf_token": csrf,
+        },
+    )
+    assert created.status_code == 303
+    page = client.get(created.headers["location"])
+    assert page.status_code == 200
+    assert "<script>alert(1)</script>" not in page.text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page.text
+    assert "person account (supplier)" in page.text
+    listed = client.get("/people", params={"q": "script"})
+    assert "&lt;script&gt;" in listed.text
+    refused = client.post("/people", data={"first_name": "No token"})
+    assert refused.status_code == 403
+
+
+def test_s003_02_the_card_asks_before_copying_to_linked_records(web: WebWorld) -> None:
+    company = create_record(web.store, "company", {"name": "Kahu", "code": "K1"}, clock=web.clock)
+    own = people.create_person_account(web.store, {"first_name": "Mere"}, clock=web.clock)
+    contact = people.create_contact(web.store, company, {"first_name": "Mere"}, clock=web.clock)
+    person_links.link_people(web.store, own, contact, clock=web.clock)
+    client, csrf = web.browser("editor")
+    form = {"first_name": "Mere", "email": "mere@kahu.example", "csrf_token": csrf}
+
+    asked = client.post(f"/people/{own}", data=form)
+    assert asked.status_code == 200 and "Copy this change to all linked records?" in asked.text
+    assert f"/people/{contact}" in asked.text and _data(web, own).get("email") is None
+    no = client.post(f"/people/{own}", data={**form, "copy_to_linked": "no"})
+    assert no.status_code == 303 and "Cancelled" in client.get(no.headers["location"]).text
+    assert _data(web, own).get("email") is None
+    yes = client.post(f"/people/{own}", data={**form, "copy_to_linked": "yes"})
+    assert yes.status_code == 303
+    assert _data(web, contact)["email"] == "mere@kahu.example"
+    card = client.get(f"/people/{own}")
+    assert "mere@kahu.example" in card.text and f"/people/{contact}" in card.text
+
+
+def test_s003_03_merge_two_people_side_by_side_choosing_fields(web: WebWorld) -> None:
+    keep = people.create_person_account(
+        web.store, {"salutation": "Mr", "first_name": "Hemi", "last_name": "Ruru"}, clock=web.clock
+    )
+    drop = people.create_person_account(
+        web.store,
+        {"salutation": "Dr", "first_name": "Hemi", "last_name": "Ruru-Smith"},
+        clock=web.clock,
+    )
+    client, csrf = web.browser("editor")
+    page = client.get("/merge", params={"survivor": keep, "loser": drop})
+    assert page.status_code == 200
+    assert "Ruru-Smith" in page.text and f'name="choice.title" value="{drop}"' in page.text
+    done = client.post(
+        "/merge",
+        data={
+            "survivor": keep,
+            "loser": drop,
+            "choice.title": drop,
+            "choice.last_name": keep,
+            "csrf_token": csrf,
+        },
+    )
+    assert done.status_code == 303 and done.headers["location"].startswith(f"/people/{keep}")
+    assert (_data(web, keep)["salutation"], _data(web, keep)["last_name"]) == ("Dr", "Ruru")
+    assert client.get(f"/people/{drop}").status_code == 404
+
+    # Linking two people who differ asks for the same choice first.
+    other = people.create_person_account(web.store, {"salutation": "Sir"}, clock=web.clock)
+    asked = client.post(f"/people/{keep}/link", data={"other": other, "csrf_token": csrf})
+    assert asked.status_code == 200 and "choose the details to keep" in asked.text
+    linked = client.post(
+        f"/people/{keep}/link", data={"other": other, "choice.title": other, "csrf_token": csrf}
+    )
+    assert linked.status_code == 303 and _data(web, keep)["salutation"] == "Sir"
+
+
+def test_s003_05_admins_customise_the_card_and_editors_get_it(web: WebWorld) -> None:
+    rid = people.create_person_account(
+        web.store, {"first_name": "Pita", "notes": "VIP notes"}, clock=web.clock
+    )
+    editor, token = web.browser("editor")
+    assert editor.get("/cards/person").status_code == 403
+    admin, csrf = web.browser("admin")
+    form = {
+        "role": "editor",
+        "access.notes": "hidden",
+        "access.code": "show",
+        "mandatory.email": "on",
+        "csrf_token": csrf,
+    }
+    saved = admin.post("/cards/person", data=form)
+    assert saved.status_code == 303
+    assert "Saved." in admin.get(saved.headers["location"]).text
+    layout = card_layout.load_layout(web.store, "person", "editor")
+    assert (layout.access("notes"), layout.access("code"), layout.mandatory()) == (
+        "hidden",
+        "show",
+        ["email"],
+    )
+    card = editor.get(f"/people/{rid}")
+    assert "VIP notes" not in card.text and 'id="c-code"' in card.text
+    bad = admin.post("/cards/person", data={**form, "mandatory.notes": "on"})
+    assert bad.status_code == 422 and "hidden field cannot be mandatory" in bad.text
+    empty = editor.post(
+        f"/people/{rid}", data={"first_name": "Pita", "email": "", "csrf_token": token}
+    )
+    assert empty.status_code == 422 and "email is mandatory" in empty.text
+
+
+def test_s003_04_06_codes_change_through_their_own_form(web: WebWorld) -> None:
+    taken = people.create_person_account(
+        web.store, {"first_name": "Has", "debtor_code": "D1"}, clock=web.clock
+    )
+    rid = people.create_person_account(
+        web.store, {"first_name": "Moana", "code": "P1"}, clock=web.clock
+    )
+    client, csrf = web.browser("editor")
+    assert f'action="/people/{rid}/codes"' in client.get(f"/people/{rid}").text
+    saved = client.post(
+        f"/people/{rid}/codes",
+        data={"code": "P2", "debtor_code": "", "creditor_code": "C7", "csrf_token": csrf},
+    )
+    assert saved.status_code == 303
+    assert (_data(web, rid)["code"], _data(web, rid)["creditor_code"]) == ("P2", "C7")
+    clash = client.post(
+        f"/people/{rid}/codes", data={"code": "P2", "debtor_code": "D1", "csrf_token": csrf}
+    )
+    assert clash.status_code == 422 and f"already used by hub record {taken}" in clash.text
+    # A code typed into the main card form is not an edit of the code.
+    client.post(f"/people/{rid}", data={"first_name": "Moana", "code": "P9", "csrf_token": csrf})
+    assert _data(web, rid)["code"] == "P2"
