@@ -1,0 +1,105 @@
+"""`accord pause`, `accord resume` and `accord scheduler`: running syncs on their schedules."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from pathlib import Path
+from types import FrameType
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from accord import config as config_module
+from accord.config import DEFAULT_CONFIG
+from accord.jobs import logs, state
+from accord.service.systems import open_hub
+
+console = Console()
+ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="configuration file")]
+SystemArgument = Annotated[
+    str, typer.Argument(help="the system (link) as named in the configuration")
+]
+
+
+def pause(system: SystemArgument, config: ConfigOption = DEFAULT_CONFIG) -> None:
+    """Pause a link: the scheduler and workers start no runs of it until it is resumed."""
+    _set_paused(config, system, True)
+    console.print(f"paused {system}: a run in progress finishes; no new runs start")
+
+
+def resume(system: SystemArgument, config: ConfigOption = DEFAULT_CONFIG) -> None:
+    """Resume a paused link: its schedule applies again from the next check."""
+    _set_paused(config, system, False)
+    console.print(f"resumed {system}")
+
+
+def _set_paused(path: Path, system: str, paused: bool) -> None:
+    settings = config_module.load(path)
+    settings.system(system)  # refuse unknown names
+    store = open_hub(settings)
+    try:
+        state.set_paused(store, system, paused)
+    finally:
+        store.close()
+
+
+def scheduler(
+    config: ConfigOption = DEFAULT_CONFIG,
+    poll: Annotated[float, typer.Option(help="seconds between checks of what is due")] = 0.5,
+    shutdown_timeout: Annotated[
+        float, typer.Option(help="seconds to wait for running batches on SIGTERM")
+    ] = 60.0,
+) -> None:
+    """Run every enabled link on its schedule in this process, without the web app.
+
+    SIGTERM or Ctrl-C stops it gracefully: a running sync finishes its current batch.
+    """
+    from accord.jobs.inline import InlineScheduler
+
+    logs.configure()
+    settings = config_module.load(config)
+    stop = threading.Event()
+
+    def on_signal(_signum: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    runner = InlineScheduler(settings, poll=poll)
+    runner.start()
+    while not stop.wait(1.0):
+        pass
+    if not runner.stop(shutdown_timeout):
+        raise typer.Exit(1)
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(pause)
+    app.command()(resume)
+    app.command()(scheduler)
+
+
+def next_runs(push: str | None, pull: str | None) -> str:
+    """For `accord status`: when each direction runs next (times to the second)."""
+    parts = [
+        f"{name} {at[:19].replace('T', ' ')}" for name, at in (("push", push), ("pull", pull)) if at
+    ]
+    return " / ".join(parts) or "not scheduled"
+
+
+def lag_text(seconds: float | None, pending: int) -> str:
+    """For `accord status`: time since the last good run, and hub changes not yet sent."""
+    if seconds is None:
+        return f"no good run yet; {pending} to send"
+    return f"{_duration(seconds)} ago; {pending} to send"
+
+
+def _duration(seconds: float) -> str:
+    whole = int(seconds)
+    if whole < 120:
+        return f"{whole}s"
+    if whole < 7200:
+        return f"{whole // 60}m"
+    return f"{whole // 3600}h{(whole % 3600) // 60:02d}m"

@@ -1,0 +1,1 @@
+"""Running syncs as a service: job functions, the inline scheduler, Procrastinate workers."""

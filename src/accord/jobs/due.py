@@ -1,0 +1,67 @@
+"""What is due to run now: the one scheduling decision both runners make.
+
+Each direction runs on its own interval (S000-04); ``push = "immediate"`` links get a push
+whenever the journal moved since the last look (S001-03); a preset's nightly jobs run once
+a day after the configured time (S001-05). Next-due times live in the hub's settings
+table, so they survive restarts and `accord status` can show them.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import Connection
+
+from accord.config import IMMEDIATE, Config, parse_duration
+from accord.jobs import state, tasks
+
+Job = tuple[str, str]  # ("sync", "pull" | "push") or ("nightly", job name)
+
+
+def due_jobs(
+    conn: Connection, settings: Config, now: datetime, seen: int | None
+) -> tuple[list[tuple[str, Job]], int]:
+    """The jobs due now, by system, and the journal's newest sequence (the next ``seen``).
+
+    Marks what it returns as scheduled (next-due times move on), so call it from one
+    place at a time: the inline scheduler's loop, or the workers' periodic tick.
+    ``seen=None``: no earlier look, so immediate links get a push to catch up.
+    """
+    paused = state.paused_systems(conn)
+    newest = state.newest_seq(conn)
+    due: list[tuple[str, Job]] = []
+    for name, system in settings.systems.items():
+        if system.sync == "off" or name in paused:
+            continue
+        schedule = system.schedule
+        for direction in ("pull", "push"):
+            every = getattr(schedule, direction)
+            if every == IMMEDIATE:
+                continue
+            when = state.next_due(conn, name, direction)
+            if when is None or now >= when:
+                due.append((name, ("sync", direction)))
+                state.set_next_due(conn, name, direction, now + parse_duration(every))
+        if schedule.push == IMMEDIATE and (seen is None or newest > seen):
+            due.append((name, ("sync", "push")))
+        due.extend((name, ("nightly", job)) for job in _nightly(conn, settings, name, now))
+    return due, newest
+
+
+def _nightly(conn: Connection, settings: Config, name: str, now: datetime) -> list[str]:
+    jobs = tasks.nightly_jobs(settings, name)
+    if not jobs:
+        return []
+    hour, minute = (int(part) for part in settings.system(name).schedule.nightly.split(":"))
+    moment = now.replace(hour=hour, minute=minute, second=0, microsecond=0)
+    today = now.date().isoformat()
+    done = state.nightly_done(conn, name)
+    if done is None:
+        # The first look: the first run is at the next occurrence of the time, not now.
+        yesterday = (now - timedelta(days=1)).date().isoformat()
+        state.set_nightly_done(conn, name, today if now >= moment else yesterday)
+        return []
+    if now < moment or done == today:
+        return []
+    state.set_nightly_done(conn, name, today)
+    return jobs

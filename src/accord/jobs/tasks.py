@@ -1,0 +1,192 @@
+"""The jobs both runners call: sync one link in one direction, run a nightly job.
+
+The inline scheduler (one process, SQLite) and the Procrastinate workers (PostgreSQL) call
+these same functions; they differ only in how jobs are queued and retried.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Literal
+
+import structlog
+
+from accord.clock import Clock, SystemClock, to_iso
+from accord.config import Config
+from accord.engine import SyncContext, sync
+from accord.errors import AccordError
+from accord.jobs import metrics, state
+from accord.jobs.locks import hold_link
+from accord.presets import preset
+from accord.service.systems import open_system
+from accord.store import HubStore, bookkeeping
+
+Direction = Literal["pull", "push", "both"]
+DIRECTIONS: tuple[Direction, ...] = ("pull", "push", "both")
+
+log = structlog.get_logger("accord.jobs")
+
+
+class RunStoppedError(AccordError):
+    """The process is shutting down: the run stopped after its last committed batch."""
+
+
+def as_direction(value: str, system: str) -> Direction:
+    for direction in DIRECTIONS:
+        if value == direction:
+            return direction
+    raise AccordError(f"unknown direction {value!r} (pull, push or both)", system=system)
+
+
+@dataclass
+class JobOutcome:
+    system: str
+    direction: str
+    status: str  # ok | failed | stopped | paused | off
+    run_id: int | None = None
+    started: float = 0.0  # monotonic
+    finished: float = 0.0
+    counts: dict[str, int] = field(default_factory=dict)
+    message: str = ""
+
+
+def sync_link(
+    settings: Config,
+    system: str,
+    direction: Direction,
+    *,
+    store: HubStore,
+    stop: Callable[[], bool] | None = None,
+    clock: Clock | None = None,
+) -> JobOutcome:
+    """One run of a link in one direction (or both), unless the link is off or paused.
+
+    Raises LinkBusyError when another run of the link holds its lock, and the run's error when
+    it fails (so a queue can retry it); a stop request ends it cleanly between batches.
+    """
+    as_direction(direction, system)
+    outcome = JobOutcome(system, direction, "ok", started=time.monotonic())
+    config = settings.system(system)
+    if config.sync == "off":
+        outcome.status = "off"
+        return _done(outcome)
+    with store.transaction() as conn:
+        if state.is_paused(conn, system):
+            outcome.status = "paused"
+            return _done(outcome)
+    with hold_link(store, system):
+        _run(settings, system, direction, store, stop, clock or SystemClock(), outcome)
+    return _done(outcome)
+
+
+def _run(
+    settings: Config,
+    system: str,
+    direction: Direction,
+    store: HubStore,
+    stop: Callable[[], bool] | None,
+    clock: Clock,
+    outcome: JobOutcome,
+) -> None:
+    connector, profile = open_system(settings, system, clock)
+    read: dict[str, int] = {}
+    ctx = SyncContext(
+        store, connector, profile, system, clock, batch_size=settings.system(system).batch_size
+    )
+
+    def between_batches(entity: str, phase: str, done: int) -> None:
+        # Called after each committed batch: the one safe place to stop a run.
+        if phase == "pull":
+            read[entity] = done
+        if stop is not None and stop():
+            raise RunStoppedError("stopped for shutdown after a completed batch", system=system)
+
+    ctx.progress = between_batches
+    bound = log.bind(system=system, direction=direction)
+    bound.info("run.start")
+    try:
+        sync(ctx, pull=direction != "push", push=direction != "pull")
+    except RunStoppedError as exc:
+        outcome.status, outcome.message = "stopped", exc.message
+        _mark_stopped(store, ctx, clock, exc.message)
+    except Exception as exc:
+        outcome.status, outcome.message = "failed", str(exc)
+        _observe(outcome, ctx, read, connector)
+        bound.error("run.failed", run_id=ctx.run_id, error=str(exc))
+        raise
+    finally:
+        outcome.run_id = ctx.run_id
+        connector.close()
+    _observe(outcome, ctx, read, connector)
+    bound.info("run.finish", run_id=ctx.run_id, status=outcome.status, **outcome.counts)
+
+
+def _mark_stopped(store: HubStore, ctx: SyncContext, clock: Clock, message: str) -> None:
+    if ctx.run_id is None:
+        return
+    with store.transaction() as conn:
+        bookkeeping.finish_run(
+            conn, ctx.run_id, "stopped", dict(ctx.plan.counts), to_iso(clock.now()), message
+        )
+
+
+def _observe(
+    outcome: JobOutcome, ctx: SyncContext, read: dict[str, int], connector: object
+) -> None:
+    plan = ctx.plan
+    outcome.counts = dict(plan.counts)
+    system = outcome.system
+    written = {"hub": 0, "system": 0}
+    for key, n in plan.counts.items():
+        side, _, action = key.split(".", 2)
+        if action not in ("conflict", "error", "read") and side in written:
+            written[side] += n
+    for side, n in written.items():
+        metrics.RECORDS_WRITTEN.labels(system, side).inc(n)
+    metrics.RECORDS_READ.labels(system).inc(sum(read.values()))
+    metrics.CONFLICTS.labels(system).inc(plan.total("conflict"))
+    metrics.ERRORS.labels(system).inc(plan.total("error"))
+    calls = getattr(connector, "api_calls", None)
+    if isinstance(calls, int):
+        metrics.API_CALLS.labels(system).inc(calls)
+
+
+def _done(outcome: JobOutcome) -> JobOutcome:
+    outcome.finished = time.monotonic()
+    metrics.RUNS.labels(outcome.system, outcome.direction, outcome.status).inc()
+    if outcome.status in ("ok", "failed", "stopped"):
+        metrics.RUN_SECONDS.labels(outcome.system, outcome.direction).observe(
+            outcome.finished - outcome.started
+        )
+    return outcome
+
+
+def run_nightly(settings: Config, system: str, job: str, *, store: HubStore) -> str:
+    """Run one of the system's preset nightly jobs (S001-05) under the link's lock."""
+    config = settings.system(system)
+    if config.preset is None:
+        raise AccordError("the system has no preset, so no nightly jobs", system=system)
+    jobs = preset(config.preset).nightly_jobs
+    if job not in jobs:
+        known = ", ".join(jobs) or "none"
+        raise AccordError(f"no nightly job {job!r} (known: {known})", system=system)
+    bound = log.bind(system=system, job=job)
+    with hold_link(store, system):
+        try:
+            said = jobs[job](settings, system)
+        except Exception as exc:
+            metrics.NIGHTLY.labels(system, job, "failed").inc()
+            bound.error("nightly.failed", error=str(exc))
+            raise
+    metrics.NIGHTLY.labels(system, job, "ok").inc()
+    bound.info("nightly.finish", result=said)
+    return said
+
+
+def nightly_jobs(settings: Config, system: str) -> list[str]:
+    config = settings.system(system)
+    if config.preset is None or config.sync == "off":
+        return []
+    return list(preset(config.preset).nightly_jobs)

@@ -1,0 +1,109 @@
+"""What the scheduler decides is due: intervals, immediate pushes, nightly jobs, pauses."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from accord.config import Config, HubConfig, Schedule, SystemConfig
+from accord.jobs import due, state
+from accord.presets import exo
+from accord.store import HubStore
+
+T0 = datetime(2026, 5, 6, 1, 0, tzinfo=UTC)
+
+
+def _settings(schedule: Schedule) -> Config:
+    return Config(
+        hub=HubConfig(database="sqlite://", database_env=None),
+        systems={
+            "erp": SystemConfig(
+                kind="sql", preset="exo", url="sqlite://", sync="two-way", schedule=schedule
+            ),
+            "idle": SystemConfig(kind="sql", preset="exo", url="sqlite://", owns_codes=False),
+        },
+    )
+
+
+@pytest.fixture
+def hub(tmp_path: Path) -> Iterator[HubStore]:
+    store = HubStore(f"sqlite:///{tmp_path / 'hub.db'}")
+    yield store
+    store.close()
+
+
+def _due(
+    store: HubStore, settings: Config, at: datetime, seen: int | None = 0
+) -> list[tuple[str, due.Job]]:
+    with store.transaction() as conn:
+        jobs, _ = due.due_jobs(conn, settings, at, seen)
+    return jobs
+
+
+def test_s000_04_each_direction_is_due_on_its_own_interval(hub: HubStore) -> None:
+    settings = _settings(Schedule(push="15m", pull="60m"))
+    both = [("erp", ("sync", "pull")), ("erp", ("sync", "push"))]
+    assert _due(hub, settings, T0) == both  # never ran: both at once; "idle" is off
+    assert _due(hub, settings, T0 + timedelta(minutes=14)) == []
+    assert _due(hub, settings, T0 + timedelta(minutes=15)) == [("erp", ("sync", "push"))]
+    assert _due(hub, settings, T0 + timedelta(minutes=31)) == [("erp", ("sync", "push"))]
+    assert _due(hub, settings, T0 + timedelta(minutes=46)) == [("erp", ("sync", "push"))]
+    assert _due(hub, settings, T0 + timedelta(minutes=60)) == [("erp", ("sync", "pull"))]
+    assert _due(hub, settings, T0 + timedelta(minutes=61)) == [("erp", ("sync", "push"))]
+    assert _due(hub, settings, T0 + timedelta(minutes=121)) == both
+
+
+def test_s001_03_an_immediate_push_is_due_when_the_journal_moved(hub: HubStore) -> None:
+    settings = _settings(Schedule(push="immediate", pull="60m"))
+    push = ("erp", ("sync", "push"))
+    assert push in _due(hub, settings, T0, seen=None)  # first look: catch up
+    with hub.transaction() as conn:
+        newest = state.newest_seq(conn)
+    assert push not in _due(hub, settings, T0, seen=newest)
+    from accord.service.records import create_record
+
+    create_record(hub, "company", {"name": "Tui Traders"})
+    assert push in _due(hub, settings, T0, seen=newest)
+
+
+def test_a_paused_link_is_never_due(hub: HubStore) -> None:
+    settings = _settings(Schedule(push="immediate", pull="1m"))
+    state.set_paused(hub, "erp", True)
+    assert _due(hub, settings, T0, seen=None) == []
+    state.set_paused(hub, "erp", False)
+    assert len(_due(hub, settings, T0 + timedelta(hours=1), seen=None)) == 2
+
+
+def test_s001_05_nightly_jobs_are_due_once_a_night_after_their_time(
+    hub: HubStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(exo.PRESET.nightly_jobs, "fix", lambda config, system: "done")
+    settings = _settings(Schedule(push="1d", pull="1d", nightly="02:00"))
+    nightly = ("erp", ("nightly", "fix"))
+    assert nightly not in _due(hub, settings, T0)  # 01:00, first look
+    assert nightly in _due(hub, settings, T0 + timedelta(hours=1))  # 02:00
+    assert nightly not in _due(hub, settings, T0 + timedelta(hours=5))  # same night
+    assert nightly in _due(hub, settings, T0 + timedelta(days=1, hours=1, minutes=30))
+
+
+def test_s001_05_first_start_after_the_time_waits_for_the_next_night(
+    hub: HubStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(exo.PRESET.nightly_jobs, "fix", lambda config, system: "done")
+    settings = _settings(Schedule(push="1d", pull="1d", nightly="00:30"))
+    nightly = ("erp", ("nightly", "fix"))
+    assert nightly not in _due(hub, settings, T0)  # started at 01:00: not tonight
+    assert nightly not in _due(hub, settings, T0 + timedelta(hours=20))
+    assert nightly in _due(hub, settings, T0 + timedelta(hours=23, minutes=31))
+
+
+def test_schedules_refuse_what_they_cannot_mean() -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="not a duration"):
+        Schedule(pull="immediate")  # a pull needs an interval
+    with pytest.raises(ValidationError, match="not a time of day"):
+        Schedule(nightly="2am")

@@ -1,0 +1,152 @@
+"""Scale-out: three `accord worker` processes on a PostgreSQL hub run 20 sandbox links."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+from pathlib import Path
+
+import pytest
+
+from accord.sandbox.exo import ExoEditor
+from accord.service import queries
+from accord.service.records import edit_record
+from accord.store import HubStore
+from accord.store.schema import runs
+from tests.service import workers as w
+from tests.service.support import wait_for
+
+pytestmark = pytest.mark.postgres
+
+
+def _pid_running(log: str, system: str) -> int | None:
+    """The process that started a run of the system and has not finished it (per its log)."""
+    pattern = re.compile(
+        r'\{"system": "' + system + r'", "direction": "pull", (?:"run_id": \d+, )?'
+        r'(?:"status": "\w+", )?.*?"event": "run\.(start|finish)".*?"process": (\d+)'
+    )
+    state: dict[int, bool] = {}
+    for line in log.splitlines():
+        match = pattern.search(line)
+        if match:
+            state[int(match.group(2))] = match.group(1) == "start"
+    running = [pid for pid, started in state.items() if started]
+    return running[0] if running else None
+
+
+def test_three_workers_run_twenty_links_once_at_a_time_and_survive_a_killed_worker(
+    tmp_path: Path, pg_schema_url: str
+) -> None:
+    settings = w.link_set(tmp_path, pg_schema_url, every="4s", big_first=True)
+    names = list(settings.systems)
+    workers = w.Workers(tmp_path)
+    workers.start(3)  # all three set the schemas up at once: one does it, two wait
+    store: HubStore | None = None
+    try:
+        wait_for(lambda: _hub_ready(pg_schema_url), 60, "the schemas")
+        store = HubStore(pg_schema_url, create=False)
+        hub = store
+
+        # Kill the worker in the middle of the big link's first pull.
+        def big_pull_running() -> bool:
+            with hub.transaction() as conn:
+                running = conn.execute(
+                    runs.select().where(runs.c.system == "erp00", runs.c.status == "running")
+                ).first()
+            return running is not None and _pid_running(_logs(workers), "erp00") is not None
+
+        wait_for(big_pull_running, 60, "the big link's first pull", every=0.05)
+        victim = _pid_running(_logs(workers), "erp00")
+        assert victim is not None
+        doing = [
+            job
+            for job in w.job_rows(pg_schema_url, "accord.sync_link")
+            if job.status == "doing" and job.args["system"] == "erp00"
+        ]
+        os.kill(victim, signal.SIGKILL)
+        assert len(doing) == 1
+
+        # A hub edit reaches all twenty ERPs.
+        wait_for(
+            lambda: w.hub_counts(hub)[0] >= w.CUSTOMERS * 19 + w.BIG_CUSTOMERS, 90, "every pull"
+        )
+        company = queries.find_record(hub, "erp05:company:2")
+        edit_record(hub, company, {"name": "Harbour Freight Ltd"})
+
+        def converged() -> bool:
+            return w.unlinked_active_companies(hub, names) == 0 and w.erp_counts(
+                settings
+            ) == w.active_links(hub)
+
+        wait_for(converged, 120, "every link to hold every active company", every=1.0)
+        # The schedule (every 4 s) keeps every link running both ways, round after round.
+        wait_for(lambda: _fewest_runs(pg_schema_url, names) >= 3, 90, "three rounds of every link")
+        retried = {job.id: job for job in w.job_rows(pg_schema_url, "accord.sync_link")}
+        assert retried[doing[0].id].status == "succeeded"
+        assert retried[doing[0].id].attempts >= 1
+    except BaseException:
+        workers.stop()
+        if store is not None:
+            store.close()
+        raise
+    codes = workers.stop()
+    assert store is not None
+    try:
+        killed = [p for p in workers.procs if p.returncode == -signal.SIGKILL]
+        assert len(killed) == 1 and sorted(codes) == [-signal.SIGKILL, 0, 0], workers.log_text()
+        assert w.overlapping_runs(store) == []
+        with store.transaction() as conn:
+            statuses = [
+                r.status for r in conn.execute(runs.select().where(runs.c.system == "erp00"))
+            ]
+        assert "interrupted" in statuses  # the killed run, closed when the retry started
+        assert _fewest_runs(pg_schema_url, names) >= 3
+        # Nothing lost, nothing duplicated: every ERP row is linked exactly once, every hub
+        # record from every ERP exists once, and the edit reached every ERP.
+        assert w.hub_counts(store) == (
+            w.CUSTOMERS * 19 + w.BIG_CUSTOMERS,
+            w.CONTACTS * 19 + w.BIG_CONTACTS,
+        )
+        assert w.links_per_record(store) == {}
+        assert w.erp_counts(settings) == w.active_links(store)
+        for name, system in settings.systems.items():
+            erp = ExoEditor(str(system.url))
+            try:
+                names_there = {c["NAME"] for c in _customers(erp)}
+            finally:
+                erp.close()
+            assert "Harbour Freight Ltd" in names_there, name
+    finally:
+        store.close()
+
+
+def _fewest_runs(url: str, names: list[str]) -> int:
+    """The fewest successful jobs of any link in either direction."""
+    done: dict[tuple[str, str], int] = {}
+    for job in w.job_rows(url, "accord.sync_link"):
+        if job.status == "succeeded":
+            key = (job.args["system"], job.args["direction"])
+            done[key] = done.get(key, 0) + 1
+    return min(done.get((n, d), 0) for n in names for d in ("pull", "push"))
+
+
+def _customers(erp: ExoEditor) -> list[dict[str, object]]:
+    found = []
+    for accno in range(1, 500):
+        row = erp.customer(accno)
+        if row is not None:
+            found.append(row)
+    return found
+
+
+def _logs(workers: w.Workers) -> str:
+    return "\n".join(p.read_text() for p in workers.logs if p.exists())
+
+
+def _hub_ready(url: str) -> bool:
+    try:
+        w.job_rows(url, "accord.tick")
+    except Exception:
+        return False
+    return True
