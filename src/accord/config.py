@@ -14,7 +14,15 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from accord.errors import ConfigError
 
@@ -36,18 +44,33 @@ def parse_duration(text: str) -> timedelta:
     return timedelta(seconds=number * seconds)
 
 
+IMMEDIATE = "immediate"
+_CLOCK_TIME = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
+
+
 class Schedule(BaseModel):
     model_config = ConfigDict(extra="forbid")
+    # "immediate": hub edits reach the system within seconds (S001-03), driven by the journal.
     push: str = "15m"  # hub -> system
     pull: str = "60m"  # system -> hub
+    nightly: str = "02:00"  # HH:MM (UTC) when the preset's nightly jobs run (S001-05)
 
     @field_validator("push", "pull")
     @classmethod
-    def _valid(cls, value: str) -> str:
+    def _valid(cls, value: str, info: ValidationInfo) -> str:
+        if value == IMMEDIATE and info.field_name == "push":
+            return value
         try:
             parse_duration(value)
         except ConfigError as exc:
             raise ValueError(exc.message) from None
+        return value
+
+    @field_validator("nightly")
+    @classmethod
+    def _valid_time(cls, value: str) -> str:
+        if not _CLOCK_TIME.match(value):
+            raise ValueError(f"not a time of day: {value!r} (use HH:MM, e.g. 02:00)")
         return value
 
 

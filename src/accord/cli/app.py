@@ -10,10 +10,11 @@ import typer
 from rich.console import Console
 
 from accord import config as config_module
-from accord.cli import render
+from accord.cli import exact, profiles, push, render, schedule, serve, users, worker
 from accord.cli.sandbox import sandbox_app
 from accord.config import DEFAULT_CONFIG, Config, HubConfig, SystemConfig
 from accord.errors import AccordError
+from accord.jobs.locks import hold_configured_link
 from accord.service import queries
 from accord.service import sync as sync_service
 from accord.service.systems import open_hub
@@ -27,6 +28,13 @@ console = Console()
 err = Console(stderr=True)
 
 app.add_typer(sandbox_app, name="sandbox")
+schedule.register(app)  # pause, resume, scheduler
+worker.register(app)  # worker (PostgreSQL hub)
+serve.register(app)  # serve
+users.register(app)  # user add, token create
+push.register(app)  # push contact, nightly
+exact.register(app)  # connect exact, exact ..., show
+profiles.register(app)  # profile list, show, new, edit, save-as, run
 
 ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="configuration file")]
 
@@ -86,7 +94,8 @@ def sync(
     """Sync the hub with each enabled system: pull, merge, push."""
     settings = _load(config)
     for name in sync_service.enabled_systems(settings, system or []):
-        with render.progress() as bar:
+        # Not while the scheduler or a worker runs the same link (refused at once).
+        with hold_configured_link(settings, name), render.progress() as bar:
             result = sync_service.run(
                 settings,
                 name,
@@ -116,9 +125,11 @@ def status(config: ConfigOption = DEFAULT_CONFIG) -> None:
         rows.append(
             [
                 s.name,
-                s.sync,
+                s.sync + (" (paused)" if s.paused else ""),
                 f"push {s.schedule_push} / pull {s.schedule_pull}",
                 last,
+                schedule.next_runs(s.next_push, s.next_pull),
+                schedule.lag_text(s.lag_seconds, s.pending_changes),
                 s.linked,
                 s.open_conflicts,
                 s.open_errors,
@@ -127,7 +138,17 @@ def status(config: ConfigOption = DEFAULT_CONFIG) -> None:
     console.print(
         render.rows_table(
             "systems",
-            ["system", "sync", "schedule", "last run", "linked", "open conflicts", "open errors"],
+            [
+                "system",
+                "sync",
+                "schedule",
+                "last run",
+                "next run",
+                "lag",
+                "linked",
+                "open conflicts",
+                "open errors",
+            ],
             rows,
         )
     )

@@ -66,6 +66,23 @@ COMPANY = EntitySpec(
         FieldSpec("active", "bool"),
         FieldSpec("notes"),
         FieldSpec("tax_id"),
+        # Customer record (point of sale / retail, S002): a person or a business.
+        FieldSpec("first_name"),
+        FieldSpec("last_name"),
+        FieldSpec("company_name"),
+        FieldSpec("home_location"),
+        FieldSpec("location_group"),  # which locations see the customer
+        FieldSpec("price_level"),  # A, B or C
+        FieldSpec("discount", "number"),  # automatic discount, percent
+        FieldSpec("tax_exempt", "bool"),
+        FieldSpec("employee", "bool"),
+        FieldSpec("ar_account_type"),  # accounts receivable: none, open item, balance forward
+        FieldSpec("credit_limit", "number"),
+        FieldSpec("photo_url"),
+        # Accounts (S003): customer, prospect or supplier; debtor and creditor codes.
+        FieldSpec("account_type"),
+        FieldSpec("debtor_code"),
+        FieldSpec("creditor_code"),
         *_address_fields(),
     ),
     label_fields=("name",),
@@ -76,6 +93,11 @@ PERSON = EntitySpec(
     _fields(
         FieldSpec("kind"),  # "contact" (of a company) or "account" (a person account)
         FieldSpec("company", "ref", ref_entity="company"),
+        # A person account's account code, type and debtor/creditor codes (S003).
+        FieldSpec("code"),
+        FieldSpec("account_type"),
+        FieldSpec("debtor_code"),
+        FieldSpec("creditor_code"),
         FieldSpec("salutation"),
         FieldSpec("first_name"),
         FieldSpec("middle_name"),

@@ -28,9 +28,9 @@ class Preset:
 
 
 def preset(name: str) -> Preset:
-    from accord.presets import exo
+    from accord.presets import exact, exo, unleashed
 
-    known = {p.name: p for p in (exo.PRESET,)}
+    known = {p.name: p for p in (exo.PRESET, unleashed.PRESET, exact.PRESET)}
     try:
         return known[name]
     except KeyError:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
+from accord.clock import SystemClock, to_iso
 from accord.config import Config
 from accord.errors import AccordError
+from accord.jobs import state
 from accord.store import HubStore, bookkeeping, links, records
 
 
@@ -20,6 +23,30 @@ class SystemStatus:
     open_conflicts: int
     open_errors: int
     linked: int
+    paused: bool = False
+    next_push: str | None = None  # when the scheduler runs it next (None: not scheduled yet)
+    next_pull: str | None = None
+    lag_seconds: float | None = None  # since the last successful run
+    pending_changes: int = 0  # hub changes from elsewhere not yet pushed
+
+
+@dataclass
+class LinkLag:
+    system: str
+    seconds: float | None
+    pending_changes: int
+
+
+def link_lags(store: HubStore, config: Config, now: datetime) -> list[LinkLag]:
+    with store.transaction() as conn:
+        result = []
+        for name, system in config.systems.items():
+            if system.sync == "off":
+                continue
+            last = state.last_ok_finish(conn, name)
+            seconds = (now - last).total_seconds() if last else None
+            result.append(LinkLag(name, seconds, state.unpushed_changes(conn, name)))
+    return result
 
 
 @dataclass
@@ -51,9 +78,22 @@ def status(store: HubStore, config: Config) -> tuple[dict[str, int], list[System
                     open_conflicts,
                     open_errors,
                     links.count_active(conn, name),
+                    paused=state.is_paused(conn, name),
+                    next_push=_iso(state.next_due(conn, name, "push")),
+                    next_pull=_iso(state.next_due(conn, name, "pull")),
                 )
             )
+    now = SystemClock().now()
+    lags = {lag.system: lag for lag in link_lags(store, config, now)}
+    for item in result:
+        if item.name in lags:
+            item.lag_seconds = lags[item.name].seconds
+            item.pending_changes = lags[item.name].pending_changes
     return totals, result
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return to_iso(moment) if moment else None
 
 
 def find_record(store: HubStore, ref: str) -> int:

@@ -43,7 +43,13 @@ def open_system(config: Config, name: str, clock: Clock | None = None) -> tuple[
         connector: Connector = SqlConnector(name, system.resolved_url(name), chosen.tables(), clock)
     elif hasattr(cls, "from_config"):
         # Connectors to APIs build themselves from their settings and secrets.
-        connector = cls.from_config(name, system, clock)
+        # Those that keep secrets (e.g. OAuth tokens) in the hub are told where it is.
+        extra = (
+            {"hub_url": config.hub.resolved_url()}
+            if getattr(cls, "keeps_secrets_in_hub", False)
+            else {}
+        )
+        connector = cls.from_config(name, system, clock, **extra)
     else:
         connector = cls(name)  # type: ignore[call-arg]
     return connector, profile
