@@ -233,3 +233,18 @@ def test_crash_after_creating_in_a_second_erp_links_by_marker_not_by_number(tmp_
     assert len(list(erp2.list_keys("customers"))) == len(linked)  # no duplicate in erp2
     erp2.close()
     store.close()
+
+
+def test_a_read_does_not_wait_for_a_sync_holding_the_write_lock(sqlite_url: str) -> None:
+    from accord.store import HubStore
+
+    store = HubStore(sqlite_url)
+    other = HubStore(sqlite_url, create=False)
+    try:
+        with other.transaction() as writing:  # BEGIN IMMEDIATE: the write lock is held
+            writing.exec_driver_sql("UPDATE counters SET value = value WHERE 1 = 0")
+            with store.reading() as conn:  # would wait 30 s, then fail, if it took the lock
+                assert conn.exec_driver_sql("SELECT count(*) FROM records").scalar_one() == 0
+    finally:
+        other.close()
+        store.close()

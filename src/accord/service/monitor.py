@@ -33,7 +33,7 @@ class LinkState:
 def record_sync_state(store: HubStore, config: Config, record_id: int) -> list[LinkState]:
     """Where the record stands with every configured system."""
     result: list[LinkState] = []
-    with store.transaction() as conn:
+    with store.reading() as conn:
         record = record_store.get(conn, record_id)
         if record is None:
             raise AccordError(f"no hub record {record_id}")

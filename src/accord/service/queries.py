@@ -38,7 +38,7 @@ class LinkLag:
 
 
 def link_lags(store: HubStore, config: Config, now: datetime) -> list[LinkLag]:
-    with store.transaction() as conn:
+    with store.reading() as conn:
         result = []
         for name, system in config.systems.items():
             if system.sync == "off":
@@ -62,7 +62,7 @@ class FieldChange:
 
 
 def status(store: HubStore, config: Config) -> tuple[dict[str, int], list[SystemStatus]]:
-    with store.transaction() as conn:
+    with store.reading() as conn:
         totals = records.totals(conn)
         result = []
         for name, system in config.systems.items():
@@ -98,7 +98,7 @@ def _iso(moment: datetime | None) -> str | None:
 
 def find_record(store: HubStore, ref: str) -> int:
     """A record by hub id (``42``) or by a system's key (``erp:person:17@1003``)."""
-    with store.transaction() as conn:
+    with store.reading() as conn:
         if ref.isdigit():
             if records.get(conn, int(ref)) is None:
                 raise AccordError(f"no hub record {ref}")
@@ -115,7 +115,7 @@ def find_record(store: HubStore, ref: str) -> int:
 
 
 def history(store: HubStore, record_id: int) -> tuple[Any, list[FieldChange]]:
-    with store.transaction() as conn:
+    with store.reading() as conn:
         record = records.get(conn, record_id)
         changes = [
             FieldChange(
@@ -128,20 +128,20 @@ def history(store: HubStore, record_id: int) -> tuple[Any, list[FieldChange]]:
 
 
 def open_conflicts(store: HubStore, system: str | None = None) -> list[Any]:
-    with store.transaction() as conn:
+    with store.reading() as conn:
         return bookkeeping.open_conflicts(conn, system)
 
 
 def recent_conflicts(store: HubStore, limit: int = 50) -> list[Any]:
-    with store.transaction() as conn:
+    with store.reading() as conn:
         return bookkeeping.list_conflicts(conn, limit)
 
 
 def open_errors(store: HubStore, system: str | None = None) -> list[Any]:
-    with store.transaction() as conn:
+    with store.reading() as conn:
         return bookkeeping.open_errors(conn, system)
 
 
 def recent_runs(store: HubStore, limit: int = 20) -> list[Any]:
-    with store.transaction() as conn:
+    with store.reading() as conn:
         return bookkeeping.recent_runs(conn, limit)

@@ -7,11 +7,12 @@ from contextlib import contextmanager
 
 from sqlalchemy import Connection, Engine
 
-from accord.store.database import is_initialised, make_engine, migrate
+from accord.store.database import READ_ONLY, is_initialised, make_engine, migrate
 
 
 class HubStore:
-    """Owns the database engine; all reads and writes go through ``transaction()``."""
+    """Owns the database engine; writes go through ``transaction()``, pure reads may use
+    ``reading()``, which never waits behind a writer."""
 
     def __init__(self, url: str, *, create: bool = True) -> None:
         self.url = url
@@ -23,6 +24,16 @@ class HubStore:
     def transaction(self) -> Iterator[Connection]:
         with self.engine.begin() as conn:
             yield conn
+
+    @contextmanager
+    def reading(self) -> Iterator[Connection]:
+        """A consistent read that writes nothing (on PostgreSQL: a READ ONLY transaction)."""
+        with self.engine.connect() as raw:
+            conn = raw.execution_options(**{READ_ONLY: True})
+            with conn.begin():
+                if conn.dialect.name == "postgresql":
+                    conn.exec_driver_sql("SET TRANSACTION READ ONLY")
+                yield conn
 
     def is_initialised(self) -> bool:
         return is_initialised(self.engine)

@@ -55,10 +55,18 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None
     cursor.close()
 
 
+READ_ONLY = "accord_read_only"  # execution option of connections that only read
+
+
 def _sqlite_begin(conn: Connection) -> None:
     # IMMEDIATE takes the write lock up front: a transaction that read first and wrote
     # later could otherwise fail at once with SQLITE_BUSY when another process wrote.
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+    # A read-only transaction takes no lock: under WAL it reads a snapshot and never waits
+    # for a sync's batch (nor makes the sync wait).
+    if conn.get_execution_options().get(READ_ONLY):
+        conn.exec_driver_sql("BEGIN DEFERRED")
+    else:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def alembic_config(engine: Engine) -> Config:
