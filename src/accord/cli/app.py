@@ -14,7 +14,6 @@ from accord.cli import exact, profiles, push, render, schedule, serve, users, wo
 from accord.cli.sandbox import sandbox_app
 from accord.config import DEFAULT_CONFIG, Config, HubConfig, SystemConfig
 from accord.errors import AccordError
-from accord.jobs.locks import hold_configured_link
 from accord.service import queries
 from accord.service import sync as sync_service
 from accord.service.systems import open_hub
@@ -94,8 +93,8 @@ def sync(
     """Sync the hub with each enabled system: pull, merge, push."""
     settings = _load(config)
     for name in sync_service.enabled_systems(settings, system or []):
-        # Not while the scheduler or a worker runs the same link (refused at once).
-        with hold_configured_link(settings, name), render.progress() as bar:
+        # Not while the scheduler or a worker runs the same link: the run holds its lock.
+        with render.progress() as bar:
             result = sync_service.run(
                 settings,
                 name,

@@ -9,6 +9,8 @@ from accord.config import Config
 from accord.engine import Plan, SyncContext, sync
 from accord.engine.context import ProgressCallback
 from accord.errors import ConfigError
+from accord.jobs.locks import hold_link
+from accord.jobs.state import is_paused
 from accord.service.systems import open_hub, open_system
 from accord.store import HubStore
 
@@ -45,7 +47,13 @@ def run(
     pull: bool = True,
     push: bool = True,
 ) -> Plan:
-    """Sync (or plan) one system. The caller may pass an open store to reuse it."""
+    """Sync (or plan) one system. The caller may pass an open store to reuse it.
+
+    Whoever asks (the command line, the web app, a retry, a "send to ERP"), the run holds
+    the link's lock, so it never overlaps a scheduled run or a worker's (LinkBusyError),
+    and a paused link is not synced. The scheduler and workers run the engine themselves
+    under the same lock.
+    """
     system = config.system(name)
     if system.sync == "off":
         raise ConfigError(
@@ -54,6 +62,30 @@ def run(
         )
     own_store = store is None
     hub = store or open_hub(config)
+    try:
+        if not dry_run:
+            with hub.reading() as conn:
+                if is_paused(conn, name):
+                    raise ConfigError("this link is paused: `accord resume` it first", system=name)
+        with hold_link(hub, name):
+            return _run(config, name, hub, dry_run, clock, progress, requested, pull, push)
+    finally:
+        if own_store:
+            hub.close()
+
+
+def _run(
+    config: Config,
+    name: str,
+    hub: HubStore,
+    dry_run: bool,
+    clock: Clock | None,
+    progress: ProgressCallback | None,
+    requested: Iterable[int],
+    pull: bool,
+    push: bool,
+) -> Plan:
+    system = config.system(name)
     connector, profile = open_system(config, name, clock)
     try:
         ctx = SyncContext(
@@ -70,5 +102,3 @@ def run(
         return sync(ctx, pull=pull, push=push)
     finally:
         connector.close()
-        if own_store:
-            hub.close()
