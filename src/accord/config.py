@@ -14,6 +14,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
 
+import tomli_w
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -28,7 +29,7 @@ from accord.errors import ConfigError
 
 DEFAULT_DIR = Path(".accord")
 DEFAULT_CONFIG = Path("accord.toml")
-_DURATION = re.compile(r"^(\d+)\s*([smhd])$")
+_DURATION = re.compile(r"(\d+)\s*([smhd])")
 _PASSWORD_IN_URL = re.compile(r"://[^/:@]+:[^/@]+@")
 
 SyncMode = Literal["off", "import", "two-way"]
@@ -36,7 +37,7 @@ ConflictRuleName = Literal["record_lww", "field_lww", "priority", "hold"]
 
 
 def parse_duration(text: str) -> timedelta:
-    match = _DURATION.match(text.strip())
+    match = _DURATION.fullmatch(text.strip())
     if not match:
         raise ConfigError(f"not a duration: {text!r} (use e.g. 15m, 1h, 30s, 1d)")
     number, unit = int(match.group(1)), match.group(2)
@@ -45,7 +46,7 @@ def parse_duration(text: str) -> timedelta:
 
 
 IMMEDIATE = "immediate"
-_CLOCK_TIME = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
+_CLOCK_TIME = re.compile(r"([01]\d|2[0-3]):([0-5]\d)")
 
 
 class Schedule(BaseModel):
@@ -58,6 +59,7 @@ class Schedule(BaseModel):
     @field_validator("push", "pull")
     @classmethod
     def _valid(cls, value: str, info: ValidationInfo) -> str:
+        value = value.strip()  # kept as written, so the file stays valid when saved again
         if value == IMMEDIATE and info.field_name == "push":
             return value
         try:
@@ -69,7 +71,8 @@ class Schedule(BaseModel):
     @field_validator("nightly")
     @classmethod
     def _valid_time(cls, value: str) -> str:
-        if not _CLOCK_TIME.match(value):
+        value = value.strip()
+        if not _CLOCK_TIME.fullmatch(value):
             raise ValueError(f"not a time of day: {value!r} (use HH:MM, e.g. 02:00)")
         return value
 
@@ -180,32 +183,23 @@ def _describe(exc: ValidationError) -> str:
 
 
 def render(config: Config) -> str:
-    """Write a configuration as TOML (only the types this file uses)."""
-    lines = ["[hub]", f'database = "{config.hub.database}"']
+    """The configuration as TOML, every setting included (nothing is lost on a save)."""
+    hub: dict[str, Any] = {"database": config.hub.database}
     if config.hub.database_env != HubConfig().database_env:
-        env = config.hub.database_env
-        lines.append(f'database_env = "{env}"' if env else 'database_env = ""')
-    lines.append("")
-    for name, system in config.systems.items():
-        lines.append(f"[systems.{name}]")
-        dumped = system.model_dump(exclude_none=True, exclude={"schedule"})
-        for key, value in dumped.items():
-            if isinstance(value, dict):
-                if value:
-                    inner = ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items())
-                    lines.append(f"{key} = {{ {inner} }}")
-                continue
-            lines.append(f"{key} = {_toml_value(value)}")
-        lines.append(f"[systems.{name}.schedule]")
-        lines.append(f'push = "{system.schedule.push}"')
-        lines.append(f'pull = "{system.schedule.pull}"')
-        lines.append("")
-    return "\n".join(lines)
+        hub["database_env"] = config.hub.database_env or ""
+    systems = {
+        name: {
+            k: v for k, v in system.model_dump(mode="json", exclude_none=True).items() if v != {}
+        }
+        for name, system in config.systems.items()
+    }
+    return tomli_w.dumps({"hub": hub, "systems": systems})
 
 
-def _toml_value(value: object) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return str(value)
-    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+def save(config: Config, path: Path) -> None:
+    """Write the configuration atomically: a crash mid-write leaves the old file whole."""
+    text = render(config)
+    Config.model_validate(tomllib.loads(text))  # never write a file that would not load
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(text)
+    temporary.replace(path)

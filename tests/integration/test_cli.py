@@ -106,3 +106,26 @@ def test_options_and_secret_names_survive_the_config_file(tmp_path: Path) -> Non
         assert loaded.resolved_secret("crm", "api_key") == "s3cret"
     finally:
         del os.environ["ACCORD_TEST_SECRET_KEY"]
+
+
+def test_a_saved_configuration_keeps_every_setting_and_always_loads_again(tmp_path: Path) -> None:
+    from accord import config as config_module
+    from accord.config import Config, Schedule, SystemConfig
+
+    settings = Config(
+        systems={
+            "crm": SystemConfig(
+                kind="unleashed",
+                preset="crm-unleashed",
+                sync="two-way",
+                schedule=Schedule(push="immediate", pull=" 30m\n", nightly="03:30"),
+                options={"address_sync": False, "regions": ["NZ", "AU"], "limits": {"rpm": 60}},
+            )
+        }
+    )
+    path = tmp_path / "accord.toml"
+    config_module.save(settings, path)
+    loaded = config_module.load(path).system("crm")
+    assert loaded.schedule == Schedule(push="immediate", pull="30m", nightly="03:30")
+    assert loaded.options == {"address_sync": False, "regions": ["NZ", "AU"], "limits": {"rpm": 60}}
+    assert not list(tmp_path.glob(".*.tmp"))

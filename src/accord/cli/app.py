@@ -56,7 +56,7 @@ def init(
     if erp_url:
         settings.systems["erp"] = SystemConfig(kind="sql", preset="exo", url=erp_url)
     Path(".accord").mkdir(exist_ok=True)
-    config.write_text(config_module.render(settings))
+    config_module.save(settings, config)
     open_hub(settings).close()
     console.print(f"wrote {config}; hub database ready at {settings.hub.resolved_url()}")
 

@@ -75,5 +75,5 @@ def update_system(
         )
     settings.systems[name] = updated
     if settings.path is not None:
-        settings.path.write_text(config_module.render(settings))
+        config_module.save(settings, settings.path)
     return updated
