@@ -3,14 +3,14 @@ S004-06: a customer can be created in Exact Online directly from the hub."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
 from accord.errors import AccordError
 from accord.sandbox.exact import Fault
 from accord.sandbox.exact_data import ENTITY_ACCOUNT
-from accord.service import financials
+from accord.service import exact_connect, financials
 from accord.service.exact_customers import create_customer
 from accord.service.records import create_record
 from accord.store import links
@@ -106,3 +106,46 @@ def test_s004_06_a_customer_without_a_name_is_not_created(make_exact: WorldFacto
     with pytest.raises(AccordError, match="did not create hub customer"):
         create_customer(world.config, SYSTEM, world.store, hub_id)
     assert len(world.accounts()) == 1
+
+
+def test_s004_05_open_amounts_are_split_at_the_financial_year_start(
+    make_exact: WorldFactory,
+) -> None:
+    world = make_exact(accounts=3, seed=11)
+    world.sync()
+    account = world.accounts()[0]
+    now = datetime.now(UTC)
+    with world.data.lock:
+        world.data.receivables.clear()
+    world.data.add_receivable(
+        str(account["ID"]), 80.00, now - timedelta(days=60), now - timedelta(days=30)
+    )
+    world.data.add_receivable(
+        str(account["ID"]), 45.50, now - timedelta(days=2), now + timedelta(days=28)
+    )
+    financials.refresh(world.config, SYSTEM, world.store)
+    hub = world.hub_company(str(account["ID"]))
+    (unset,) = financials.for_record(world.store, hub.id)
+    assert unset.year_start is None and unset.brought_forward_cents == 0
+    # The financial year began 20 days ago: the older invoice is brought forward.
+    start = (now - timedelta(days=20)).date()
+    exact_connect.set_financial_year_start(world.config, SYSTEM, start.isoformat())
+    (found,) = financials.for_record(world.store, hub.id, today=now.date())
+    assert found.year_start == start.isoformat()
+    assert found.brought_forward_cents == 8000 and found.balance_cents == 12550
+
+
+@pytest.mark.parametrize(
+    ("month_day", "today", "expected"),
+    [
+        ("04-01", date(2026, 12, 2), date(2026, 4, 1)),
+        ("04-01", date(2026, 3, 31), date(2025, 4, 1)),
+        ("01-01", date(2026, 1, 1), date(2026, 1, 1)),
+        ("02-29", date(2026, 3, 5), date(2026, 2, 28)),
+        (None, date(2026, 3, 5), None),
+    ],
+)
+def test_s004_01_the_current_financial_year_begins_on_the_last_start_day(
+    month_day: str | None, today: date, expected: date | None
+) -> None:
+    assert financials.current_year_start(month_day, today) == expected

@@ -88,6 +88,7 @@ def test_connect_sync_financials_show_and_profiles_from_the_command_line(
         shown = _accord("show", f"exact:company:{owing['AccountId']}")
         assert owing["AccountName"] in shown and "balance EUR" in shown
         assert str(owing["InvoiceNumber"]) in shown
+        assert "financial year from " in shown and "brought forward" in shown
 
         _accord("profile", "new", "Customers", "--map", "name=Name", "--map", "phone=Phone")
         ran = _accord("profile", "run", "Customers", "--mode", "update")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from urllib.parse import parse_qs, urlparse
 
@@ -118,3 +119,76 @@ def test_created_accounts_get_right_aligned_codes_and_bad_values_are_refused(
             f"/api/v1/123456/crm/Accounts(guid'{key}')", json={"Phone": "1"}, headers=headers
         )
         assert put.status_code == 204 and put.content == b""
+
+
+def _bearer(client: httpx.Client) -> dict[str, str]:
+    return {"Authorization": f"Bearer {_exchange(client, _code(client)).json()['access_token']}"}
+
+
+def test_account_codes_are_unique_and_found_by_filter() -> None:
+    settings = SandboxSettings("cid", "sec", auto_consent=True, accounts=3)
+    with ExactSandbox(settings) as sandbox, httpx.Client(base_url=sandbox.url) as client:
+        headers = _bearer(client)
+        accounts = "/api/v1/123456/crm/Accounts"
+        made = client.post(accounts, json={"Name": "A", "Code": "700123"}, headers=headers)
+        assert made.status_code == 201 and made.json()["d"]["Code"] == "700123".rjust(18)
+        twice = client.post(accounts, json={"Name": "B", "Code": "700123"}, headers=headers)
+        assert twice.status_code == 400
+        assert twice.json() == {
+            "error": {"code": "", "message": {"lang": "", "value": "Code: 700123 already exists"}}
+        }
+        other = sandbox.server.data.of_kind(2)[0].values["ID"]
+        taken = client.put(f"{accounts}(guid'{other}')", json={"Code": "700123"}, headers=headers)
+        assert taken.status_code == 400 and "already exists" in taken.text
+        for wanted in (f"Code eq '{'700123'.rjust(18)}'", "trim(Code) eq '700123'"):
+            found = client.get(
+                accounts, params={"$filter": wanted, "$select": "ID,Name"}, headers=headers
+            ).json()["d"]["results"]
+            assert [r["Name"] for r in found] == ["A"]
+
+
+def test_an_endpoint_may_require_a_filter() -> None:
+    settings = SandboxSettings(
+        "cid", "sec", auto_consent=True, accounts=2, filter_required=("crm/Accounts",)
+    )
+    with ExactSandbox(settings) as sandbox, httpx.Client(base_url=sandbox.url) as client:
+        headers = _bearer(client)
+        bare = client.get("/api/v1/123456/crm/Accounts", headers=headers)
+        assert bare.status_code == 400
+        assert "$filter" in bare.json()["error"]["message"]["value"]
+        filtered = client.get(
+            "/api/v1/123456/crm/Accounts", params={"$filter": "Blocked eq false"}, headers=headers
+        )
+        assert filtered.status_code == 200 and len(filtered.json()["d"]["results"]) == 2
+        contacts = client.get("/api/v1/123456/crm/Contacts", headers=headers)
+        assert contacts.status_code == 200  # only the endpoints named
+
+
+def test_an_unused_refresh_token_expires_after_its_lifetime() -> None:
+    settings = SandboxSettings(
+        "cid", "sec", auto_consent=True, refresh_token_seconds=0.5, refresh_not_before_seconds=0
+    )
+    with ExactSandbox(settings) as sandbox, httpx.Client(base_url=sandbox.url) as client:
+        fresh = _exchange(client, _code(client)).json()
+        # Used within its life, a refresh token gives a new one (with a new life).
+        renewed = _refresh(client, fresh["refresh_token"])
+        assert renewed.status_code == 200
+        time.sleep(0.6)
+        expired = _refresh(client, renewed.json()["refresh_token"])
+        assert expired.status_code == 400
+        assert expired.json() == {
+            "error": "invalid_grant",
+            "error_description": "Refresh token has expired",
+        }
+        assert sandbox.server.stats["token_calls"] == 3
+
+
+def test_a_lost_answer_is_a_dropped_connection_after_the_work_is_done() -> None:
+    settings = SandboxSettings("cid", "sec", auto_consent=True)
+    with ExactSandbox(settings) as sandbox, httpx.Client(base_url=sandbox.url) as client:
+        headers = _bearer(client)
+        sandbox.server.inject(Fault("crm/Accounts", 201, method="POST", lose_answer=True))
+        with pytest.raises(httpx.RemoteProtocolError):
+            client.post("/api/v1/123456/crm/Accounts", json={"Name": "Made"}, headers=headers)
+        assert [e.values["Name"] for e in sandbox.server.data.of_kind(2)] == ["Made"]
+        assert sandbox.server.stats["lost_answers"] == 1

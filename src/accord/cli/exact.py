@@ -151,6 +151,13 @@ def show(
             f" overdue {financials.money(item.overdue_cents, item.currency)}"
             f" (as of {item.refreshed_at[:16].replace('T', ' ')} UTC)"
         )
+        if item.year_start:
+            earlier = item.brought_forward_cents
+            console.print(
+                f"  financial year from {item.year_start}:"
+                f" {financials.money(item.balance_cents - earlier, item.currency)} open from this"
+                f" year, {financials.money(earlier, item.currency)} brought forward"
+            )
         rows = [
             [
                 i.number,

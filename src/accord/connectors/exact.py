@@ -4,7 +4,11 @@ Reads are incremental through the sync endpoints (``sync/CRM/...``, ordered by t
 division-wide ``Timestamp``, which is the cursor); deletions come from ``sync/Deleted``
 with a cursor of their own, so no full key listing is needed. Creates POST, updates and
 deactivations PUT (an account is deactivated by blocking it); nothing is ever deleted.
-Exact has no conditional writes and no field to carry an idempotency marker.
+Exact has no conditional writes. Account creates are idempotent: they carry their marker
+in the account's unique ``Code`` (see ``exact_markers``). Contact creates are not: no
+documented contact field can carry a marker without showing it to Exact's users. So a
+create whose answer was lost is never repeated blindly; the next pull matches the contact
+to its hub person by company and name.
 
 The cursor is ``"<records timestamp>:<deleted timestamp>"``.
 """
@@ -37,6 +41,13 @@ from accord.connectors.exact_auth import (
     TokenKeeper,
     TokenStore,
     tls_verify,
+)
+from accord.connectors.exact_markers import (
+    MarkerSource,
+    codes_in_flight,
+    marker_code,
+    padded,
+    pending_markers,
 )
 from accord.errors import ConfigError, TransientError
 
@@ -110,10 +121,22 @@ def hub_engine(hub_url: str) -> Engine:
 class ExactConnector:
     keeps_secrets_in_hub = True  # open_system hands over the hub URL for the token store
 
-    def __init__(self, name: str, api: ExactApi, clock: Clock) -> None:
+    def __init__(
+        self,
+        name: str,
+        api: ExactApi,
+        clock: Clock,
+        *,
+        markers: MarkerSource | None = None,
+        marker_codes: bool = True,
+    ) -> None:
         self.name = name
         self.api = api
         self.clock = clock
+        # The markers of the hub's creates in flight, to recognise their accounts on a read.
+        self.markers = markers
+        # Accounts the hub creates get a code derived from the create's marker.
+        self.marker_codes = marker_codes
 
     @classmethod
     def from_config(
@@ -122,7 +145,13 @@ class ExactConnector:
         if hub_url is None:
             raise ConfigError("the Exact Online connector keeps its tokens in the hub", system=name)
         store = TokenStore(hub_engine(hub_url), name, SecretBox())
-        return cls(name, open_api(name, system, store), clock)
+        return cls(
+            name,
+            open_api(name, system, store),
+            clock,
+            markers=pending_markers(store.engine, name),
+            marker_codes=system.options.get("account_codes", "marker") == "marker",
+        )
 
     # -- the connector protocol --------------------------------------------------------------
     def entities(self) -> Sequence[str]:
@@ -131,7 +160,7 @@ class ExactConnector:
     def capabilities(self, entity: str) -> Capabilities:
         return Capabilities(
             delete=False,
-            idempotent_create=False,
+            idempotent_create=RESOURCES[entity] is ACCOUNTS and self.marker_codes,
             list_keys=False,  # deletions come from sync/Deleted
             conditional_update=False,
         )
@@ -148,11 +177,12 @@ class ExactConnector:
             "$select": ",".join((*resource.fields, "Timestamp")),
             "$filter": f"Timestamp gt {after}L",
         }
+        in_flight = self._in_flight(resource)
         for page in self.api.pages(resource.sync_path, params):
             for start in range(0, len(page), batch_size):
                 chunk = page[start : start + batch_size]
                 after = max(after, *(int(row["Timestamp"]) for row in chunk))
-                records = [self._record(resource, row) for row in chunk]
+                records = [self._record(resource, row, in_flight) for row in chunk]
                 yield ChangeBatch(records, f"{after}:{deleted_after}")
         gone_params = {
             "$select": "EntityKey,Timestamp",
@@ -169,6 +199,7 @@ class ExactConnector:
     def read_by_keys(self, entity: str, keys: Sequence[str]) -> list[ExternalRecord]:
         resource = RESOURCES[entity]
         found: dict[str, ExternalRecord] = {}
+        in_flight = self._in_flight(resource) if keys else {}
         for start in range(0, len(keys), READ_BATCH_KEYS):
             chunk = keys[start : start + READ_BATCH_KEYS]
             wanted = [k for k in chunk if _is_guid(k)]
@@ -180,7 +211,7 @@ class ExactConnector:
             }
             for page in self.api.pages(resource.path, params):
                 for row in page:
-                    record = self._record(resource, row)
+                    record = self._record(resource, row, in_flight)
                     found[record.key] = record
         return [found.get(k.lower(), ExternalRecord(k, {}, deleted=True)) for k in keys]
 
@@ -230,7 +261,14 @@ class ExactConnector:
         row = self.api.first("read/sync/Sync/SyncTimestamp", params)
         return int(row["TimeStampAsBigInt"]) if row else 1
 
-    def _record(self, resource: Resource, row: dict[str, Any]) -> ExternalRecord:
+    def _in_flight(self, resource: Resource) -> dict[str, str]:
+        if resource is not ACCOUNTS or self.markers is None or not self.marker_codes:
+            return {}
+        return codes_in_flight(self.markers())
+
+    def _record(
+        self, resource: Resource, row: dict[str, Any], in_flight: dict[str, str] | None = None
+    ) -> ExternalRecord:
         values = {name: row.get(name) for name in resource.fields if name in row}
         code, account = values.get("Code"), values.get("Account")
         if isinstance(code, str):
@@ -238,18 +276,52 @@ class ExactConnector:
         if isinstance(account, str):
             values["Account"] = account.lower()
         version = str(row["Timestamp"]) if "Timestamp" in row else None
+        marker = (in_flight or {}).get(str(values.get("Code") or ""))
         return ExternalRecord(
-            str(row["ID"]).lower(), values, version, odata_time(row.get("Modified"))
+            str(row["ID"]).lower(),
+            values,
+            version,
+            odata_time(row.get("Modified")),
+            marker=marker,
         )
+
+    def _create(self, resource: Resource, values: dict[str, Any], marker: str | None) -> Any:
+        """POST a new record; an account keyed by its code is made at most once."""
+        code: str | None = None
+        if resource is ACCOUNTS:
+            values.setdefault("Status", "C")  # a customer, not a prospect
+            given = str(values.get("Code") or "").strip()
+            code = given or (marker_code(marker) if marker and self.marker_codes else None)
+            if code:
+                values["Code"] = code
+        url = self.api.url(resource.path)
+        if code is None:
+            return self.api.request("POST", url, json=values)["d"]
+        try:
+            return self.api.request("POST", url, json=values)["d"]
+        except (TransientError, ExactRequestError) as exc:
+            # The answer was lost, or an earlier attempt already made the account (its code
+            # is taken): the account with this code is the one this create made.
+            if isinstance(exc, ExactRequestError) and exc.status != 400:
+                raise
+            made = self._account_by_code(code)
+            if made is None:
+                raise
+            log.info("exact %s: account %s was already made by this create", self.name, code)
+            return made
+
+    def _account_by_code(self, code: str) -> dict[str, Any] | None:
+        params = {
+            "$select": ",".join(ACCOUNTS.fields),
+            "$filter": "Code eq '{}'".format(padded(code).replace("'", "''")),
+        }
+        return self.api.first(ACCOUNTS.path, params)
 
     def _apply_one(self, resource: Resource, op: Operation) -> OperationResult:
         values = {k: v for k, v in op.values.items() if k not in ("ID", "Modified")}
         try:
             if op.kind == "create":
-                if resource is ACCOUNTS:
-                    values.setdefault("Status", "C")  # a customer, not a prospect
-                created = self.api.request("POST", self.api.url(resource.path), json=values)
-                row = created["d"]
+                row = self._create(resource, values, op.marker)
                 return OperationResult(
                     True, str(row["ID"]).lower(), None, odata_time(row.get("Modified"))
                 )

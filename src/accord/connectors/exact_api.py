@@ -4,7 +4,8 @@
 Exact answers every call with the daily and per-minute budget left and when each resets
 (epoch milliseconds). Before a call, if the minute's budget is spent, we wait for its
 reset; if the day's is spent, the run stops with a clear message instead of earning 429s
-(and, past ten errors an hour, a blocked key).
+(and, past ten errors an hour, a blocked key). Reads and PUTs are repeated after a
+dropped connection or a server error; a create (POST) that may have reached Exact is not.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from accord.errors import PermanentError, TransientError
 log = logging.getLogger(__name__)
 
 RETRIES = 3
+# A request that never reached Exact may be sent again, whatever its method.
+_UNSENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 # Waiting past a reset time by a little covers clock differences between us and Exact.
 RESET_SLACK = 0.05
 
@@ -164,6 +167,13 @@ class ExactApi:
             try:
                 response = self._http.request(method, url, json=json, headers=headers)
             except httpx.TransportError as exc:
+                if method == "POST" and not isinstance(exc, _UNSENT):
+                    # Exact may have carried the create out: the caller decides whether
+                    # repeating it is safe (an account keyed by its code) or not.
+                    raise TransientError(
+                        f"Exact Online did not answer the create: {type(exc).__name__}",
+                        system=self.system,
+                    ) from None
                 if attempt == RETRIES - 1:
                     raise TransientError(
                         f"Exact Online unreachable: {type(exc).__name__}", system=self.system
@@ -188,7 +198,7 @@ class ExactApi:
                     )
                 continue  # _pace waits for the reset the 429 announced
             if response.status_code >= 500:
-                if attempt == RETRIES - 1:
+                if attempt == RETRIES - 1 or method == "POST":
                     raise TransientError(
                         f"Exact Online answered {response.status_code}: {error_message(response)}",
                         system=self.system,

@@ -2,12 +2,19 @@
 
 Incremental pulls run through the sync endpoints; updates are PUTs of the changed fields;
 a hub delete blocks the account in Exact (deactivation, never deletion). Contacts have no
-active flag in Exact's API, so a hub delete leaves the contact alone. Exact numbers its
-accounts itself: its codes come in and are never sent. A customer is created in Exact
-only when asked for (S004-06), unless ``options.create = "auto"``.
+active flag in Exact's API, so a hub delete leaves the contact alone. Exact's account
+codes come in and are never changed by the hub. A customer is created in Exact only when
+asked for (S004-06), unless ``options.create = "auto"``.
 
-Options: ``create`` ("on_request" | "auto"), ``ca_file`` (a CA bundle for a server with a
-private certificate, e.g. the sandbox over TLS).
+An account the hub creates carries its create's idempotency marker in its code (an
+18-digit number derived from the marker), so a create repeated after a lost answer or a
+crash finds the account instead of making a second (U-03). With
+``options.account_codes = "exact"`` Exact numbers those accounts too, and a crash between
+a create and its bookkeeping can then leave a second account.
+
+Options: ``create`` ("on_request" | "auto"), ``account_codes`` ("marker" | "exact"),
+``ca_file`` (a CA bundle for a server with a private certificate, e.g. the sandbox over
+TLS).
 """
 
 from __future__ import annotations
@@ -29,7 +36,7 @@ from accord.presets import Preset
 if TYPE_CHECKING:
     from accord.config import Config
 
-OPTIONS = ("create", "ca_file")
+OPTIONS = ("create", "account_codes", "ca_file")
 ACCOUNT_TEXT = [
     ("name", "Name", 50),
     ("phone", "Phone", 30),
@@ -85,6 +92,10 @@ def profile(
             f" (known: {', '.join(OPTIONS)})"
         )
     create = _create_policy(options)
+    if options.get("account_codes", "marker") not in ("marker", "exact"):
+        raise ConfigError(
+            f'options.account_codes must be "marker" or "exact", not {options["account_codes"]!r}'
+        )
     policy = ConflictPolicy(rule=conflict)
     accounts = EntityMap(
         "company",

@@ -110,10 +110,8 @@ class ExactData:
                 clean.setdefault("IsSupplier", False)
                 if clean.get("Code") in (None, ""):
                     clean["Code"] = self._new_code()
-                elif any(
-                    e.values.get("Code") == clean["Code"] for e in self.of_kind(ENTITY_ACCOUNT)
-                ):
-                    raise SandboxError(400, f"Code: {clean['Code'].strip()} already exists")
+                else:
+                    self._code_free(clean["Code"], None)
             else:
                 clean.setdefault("IsMainContact", False)
             entity = Entity(kind, clean, 0)
@@ -127,6 +125,8 @@ class ExactData:
             if entity is None or entity.kind != kind:
                 raise SandboxError(404, "Not found")
             clean = self._validated(kind, values, creating=False)
+            if kind == ENTITY_ACCOUNT and clean.get("Code") not in (None, ""):
+                self._code_free(clean["Code"], entity.values["ID"])
             entity.values.update(clean)
             self._touch(entity, now)
 
@@ -192,6 +192,12 @@ class ExactData:
             entity.values["FullName"] = " ".join(p for p in (first, last) if p)
             account = self.rows.get(str(entity.values.get("Account") or "").lower())
             entity.values["AccountName"] = account.values.get("Name") if account else None
+
+    def _code_free(self, code: str, owner: str | None) -> None:
+        """Exact's account codes are unique within a division."""
+        for other in self.of_kind(ENTITY_ACCOUNT):
+            if other.values.get("Code") == code and other.values.get("ID") != owner:
+                raise SandboxError(400, f"Code: {code.strip()} already exists")
 
     def _new_code(self) -> str:
         taken = {str(e.values.get("Code", "")).strip() for e in self.of_kind(ENTITY_ACCOUNT)}

@@ -75,12 +75,17 @@ class SandboxSettings:
     # of 600); None means 95% of the lifetime.
     refresh_not_before_seconds: float | None = None
     code_seconds: float = 180.0
+    # An unused refresh token lasts about 30 days.
+    refresh_token_seconds: float = 30 * 86400.0
     minutely_limit: int = 60
     daily_limit: int = 5000
     minute_seconds: float = 60.0
     day_seconds: float = 86400.0
     page_size: int = 60
     sync_page_size: int = 1000
+    # Endpoints (e.g. "crm/Accounts") that refuse a GET without $filter, as Exact may for
+    # an endpoint with a sync variant.
+    filter_required: tuple[str, ...] = ()
 
     @property
     def refresh_guard(self) -> float:
@@ -91,18 +96,41 @@ class SandboxSettings:
 
 @dataclass
 class Fault:
-    """Answer the next ``times`` requests whose path contains ``path`` with ``status``."""
+    """Answer the next ``times`` requests whose path contains ``path`` with ``status``.
+
+    With ``lose_answer`` the request is carried out, then the connection drops before the
+    answer's body (``status`` is the status line sent first): the client cannot tell
+    whether it was done."""
 
     path: str
     status: int
     times: int = 1
     method: str | None = None
     message: str = "Injected fault"
+    lose_answer: bool = False
+
+
+class _LostAnswer(StarletteResponse):
+    """Starts an answer, then breaks the connection (the server closes it mid-answer)."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(status_code=status)
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await send(
+            {
+                "type": "http.response.start",
+                "status": self.status_code,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", b"64")],
+            }
+        )
+        raise ConnectionAbortedError("the sandbox dropped the connection (injected fault)")
 
 
 @dataclass
 class _Grant:
     refresh_tokens: list[str] = field(default_factory=list)
+    issued: dict[str, float] = field(default_factory=dict)  # refresh token -> when issued
     floor: int = 0  # tokens before this index have expired
     issued_at: float = 0.0
     revoked: bool = False
@@ -247,7 +275,8 @@ class ExactSandboxApp:
                 if owner is None or owner.revoked:
                     return _oauth_error("invalid_grant", "Refresh token is invalid or revoked")
                 index = owner.refresh_tokens.index(presented)
-                if index < owner.floor:
+                unused_for = now - owner.issued.get(presented, now)
+                if index < owner.floor or unused_for > self.settings.refresh_token_seconds:
                     return _oauth_error("invalid_grant", "Refresh token has expired")
                 if now - owner.issued_at < self.settings.refresh_guard:
                     return JSONResponse(
@@ -265,6 +294,7 @@ class ExactSandboxApp:
         access, refresh = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
         self.access[access] = now + self.settings.access_token_seconds
         grant.refresh_tokens.append(refresh)
+        grant.issued[refresh] = now
         grant.issued_at = now
         self.refresh_owner[refresh] = grant
         return JSONResponse(
@@ -304,7 +334,7 @@ class ExactSandboxApp:
             self.day.used += 1
             headers = self._limit_headers()
             fault = self._fault(request.method, rest)
-        if fault is not None:
+        if fault is not None and not fault.lose_answer:
             return self._answer(fault.status, error_body(fault.message), headers)
         expires = self.access.get(_bearer(request) or "")
         if expires is None or expires < time.time():
@@ -313,6 +343,9 @@ class ExactSandboxApp:
             status, body = await self._route(request, rest)
         except SandboxError as exc:
             status, body = exc.status, error_body(exc.message)
+        if fault is not None:
+            self.stats["lost_answers"] += 1
+            return _LostAnswer(fault.status)
         return self._answer(status, body, headers)
 
     def _answer(self, status: int, body: Any, headers: dict[str, str]) -> StarletteResponse:
@@ -422,6 +455,9 @@ class ExactSandboxApp:
         self, request: Request, kind: int, fields: tuple[str, ...], type_name: str
     ) -> dict[str, Any]:
         query = request.query_params
+        required = {p.lower() for p in self.settings.filter_required}
+        if _resource(request).lower() in required and not query.get("$filter"):
+            raise SandboxError(400, "The request must have a $filter parameter")
         chosen = parse_select(query.get("$select"), set(fields))
         predicate = compile_filter(query.get("$filter"), set(fields))
         rows = sorted(

@@ -3,6 +3,10 @@
 ``refresh`` reads the open receivables list (one paged read, not a call per customer),
 groups it by account and replaces the system's stored figures in one transaction, so a
 failed refresh leaves the previous figures whole. Amounts are kept in integer cents.
+
+The financial-year start set after connecting (S004-01) splits a customer's open amount
+into what was invoiced in the current financial year and what is brought forward from
+earlier years.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from accord.config import Config
 from accord.connectors.exact import odata_time, open_api
 from accord.service.exact_connect import exact_system, token_store
 from accord.store import HubStore, links
-from accord.store.exact_schema import exact_financials, exact_invoices
+from accord.store.exact_schema import exact_connections, exact_financials, exact_invoices
 
 RECEIVABLE_SELECT = (
     "AccountId,Amount,CurrencyCode,Description,DueDate,InvoiceDate,InvoiceNumber,YourRef"
@@ -49,6 +53,32 @@ class Financials:
     overdue_cents: int
     refreshed_at: str
     invoices: list[Invoice] = field(default_factory=list)
+    # The current financial year's first day, once the admin has set the start (S004-01).
+    year_start: str | None = None
+
+    @property
+    def brought_forward_cents(self) -> int:
+        """The open amount invoiced before the current financial year."""
+        if self.year_start is None:
+            return 0
+        start = self.year_start
+        return sum(i.amount_cents for i in self.invoices if (i.invoice_date or start) < start)
+
+
+def current_year_start(month_day: str | None, today: date) -> date | None:
+    """The first day of the financial year ``today`` falls in, for a start of ``MM-DD``."""
+    if not month_day:
+        return None
+    month, day = (int(part) for part in month_day.split("-"))
+
+    def in_year(year: int) -> date:
+        try:
+            return date(year, month, day)
+        except ValueError:  # 29 February in a year without one
+            return date(year, month, day - 1)
+
+    start = in_year(today.year)
+    return start if start <= today else in_year(today.year - 1)
 
 
 def cents(amount: Any) -> int:
@@ -140,13 +170,20 @@ def _invoice(row: dict[str, Any], today: str) -> Invoice:
 
 def for_record(store: HubStore, hub_id: int, today: date | None = None) -> list[Financials]:
     """The stored figures of one hub customer, per Exact system, with its open invoices."""
-    day = (today or SystemClock().now().date()).isoformat()
+    on = today or SystemClock().now().date()
+    day = on.isoformat()
     with store.transaction() as conn:
         rows = conn.execute(
             select(exact_financials).where(exact_financials.c.hub_id == hub_id)
         ).all()
+        starts = dict(
+            conn.execute(
+                select(exact_connections.c.system, exact_connections.c.financial_year_start)
+            ).all()
+        )
         found = []
         for row in rows:
+            year_start = current_year_start(starts.get(row.system), on)
             invoices = conn.execute(
                 select(exact_invoices)
                 .where(
@@ -177,6 +214,7 @@ def for_record(store: HubStore, hub_id: int, today: date | None = None) -> list[
                         )
                         for i in invoices
                     ],
+                    year_start.isoformat() if year_start else None,
                 )
             )
     return found
