@@ -200,3 +200,16 @@ def test_a_company_is_not_found_as_a_person(web: WebWorld) -> None:
     company = _company(web)
     response = web.api("viewer").get(f"{API}/people/{company}")
     assert response.status_code == 404 and "it is a company" in response.json()["detail"]
+
+
+def test_s003_04_an_account_merge_keeps_the_losers_sales_history_on_the_survivor(
+    web: WebWorld,
+) -> None:
+    survivor, loser = _company(web, "Kea", "K1"), _company(web, "Kea Ltd", "K2")
+    sale = {"customer_id": loser, "number": "S-77", "kind": "sale", "amount": 42.0}
+    sale["at"] = "2026-03-01T10:00:00Z"
+    assert web.api().post(f"{API}/transactions", json=sale).status_code == 201
+    merged = web.api().post(f"{API}/accounts/{survivor}/merge", json={"loser_id": loser})
+    assert merged.status_code == 200, merged.text
+    history = web.api().get(f"{API}/customers/{survivor}/history").json()
+    assert [t["number"] for t in history["items"]] == ["S-77"]

@@ -51,6 +51,7 @@ class MergeResult:
         default_factory=list
     )  # systems whose loser record the delete policy handles
     contacts_moved: list[int] = field(default_factory=list)
+    activity_moved: dict[str, int] = field(default_factory=dict)  # table -> rows moved
 
 
 def groups_for(entity: str) -> dict[str, tuple[str, ...]]:
@@ -204,6 +205,8 @@ def _merge(
             moved = hub_writes.update(conn, contact, {"company": survivor.id}, actor=actor, at=at)
             result.changes[contact_id] = moved
             result.contacts_moved.append(contact_id)
+    # Sales history, orders, credit (money) and the photo belong to the customer that stays.
+    result.activity_moved = people_store.move_activity(conn, loser.id, survivor.id)
     result.changes[loser.id] = hub_writes.update(
         conn, loser, {"merged_into": survivor.id}, actor=actor, at=at, delete=True
     )
@@ -211,6 +214,7 @@ def _merge(
         "repointed": result.repointed,
         "told": result.told,
         "contacts_moved": result.contacts_moved,
+        "activity_moved": result.activity_moved,
         "updated": sorted(result.changes),
     }
     result.merge_id = people_store.add_merge(

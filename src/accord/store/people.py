@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, func, insert, select, update
 
+from accord.store import web_schema
 from accord.store.links import _row_to_link
 from accord.store.people_schema import card_fields, merges, person_links
 from accord.store.records import _chunks
@@ -178,3 +179,23 @@ def search_people(conn: Connection, text: str, kind: str | None, limit: int) -> 
     if kind:
         query = query.where(records.c.data["kind"].as_string() == kind)
     return list(conn.execute(query.order_by(records.c.label, records.c.id).limit(limit)))
+
+
+def move_activity(conn: Connection, from_id: int, to_id: int) -> dict[str, int]:
+    """Move a merged-away customer's sales, orders and credit history (and its photo, when
+    the survivor has none) to the survivor; how many rows of each moved."""
+    moved: dict[str, int] = {}
+    for table in (web_schema.transactions, web_schema.orders, web_schema.credit_entries):
+        result = conn.execute(
+            update(table).where(table.c.record_id == from_id).values(record_id=to_id)
+        )
+        moved[str(table.name)] = result.rowcount
+    photos = web_schema.photos
+    has_photo = conn.execute(select(photos.c.record_id).where(photos.c.record_id == to_id)).first()
+    moved[str(photos.name)] = 0
+    if has_photo is None:
+        result = conn.execute(
+            update(photos).where(photos.c.record_id == from_id).values(record_id=to_id)
+        )
+        moved[str(photos.name)] = result.rowcount
+    return moved
