@@ -267,3 +267,28 @@ def test_record_state_under_one_way_import_is_never_pending(web: WebWorld) -> No
     local = _customer(web)
     state = api.get(f"/api/v1/records/{local}/sync").json()[0]
     assert state["state"] == "off" and "one-way import" in state["reasons"][0]
+
+
+def test_a_transaction_with_a_bad_amount_or_time_is_refused_naming_the_field(
+    web: WebWorld,
+) -> None:
+    api = web.api("editor")
+    customer = _customer(web, company_name="Bad Input Ltd")
+    for amount, at, field in (
+        ("inf", None, "amount"),
+        (1e300, None, "amount"),
+        ("NaN", None, "amount"),
+        (10, "yesterday", "at"),
+    ):
+        body = {"customer_id": customer, "number": f"X-{field}-{amount}", "kind": "sale"}
+        body |= {"amount": amount} | ({"at": at} if at else {})
+        refused = api.post("/api/v1/transactions", json=body)
+        assert refused.status_code == 422, (amount, at, refused.text)
+        assert refused.json()["field"] == field
+    posted = api.post(
+        "/api/v1/transactions",
+        json={"customer_id": customer, "number": "X-ok", "kind": "sale", "amount": "19.995"},
+    )
+    assert posted.status_code == 201
+    history = api.get(f"/api/v1/customers/{customer}/history").json()["items"]
+    assert [t["amount"] for t in history] == [20.0]

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import Connection, insert, select
+from sqlalchemy.exc import IntegrityError
 
 from accord.clock import Clock, SystemClock, from_iso, to_iso
 from accord.errors import ValidationError
@@ -73,13 +75,22 @@ def changes_since(
     return items, (changed[-1].seq if changed else after)
 
 
+MAX_AMOUNT = Decimal(1_000_000_000)  # per transaction; anything larger is a typing error
+
+
 def _cents(value: object, key: str) -> int:
     try:
-        return round(float(str(value)) * 100)
-    except ValueError:
+        amount = Decimal(str(value).strip())
+    except InvalidOperation:
+        amount = Decimal("NaN")
+    if not amount.is_finite() or abs(amount) > MAX_AMOUNT:
         raise ValidationError(
-            f"not an amount: {value!r}", entity="transaction", key=key, field="amount"
-        ) from None
+            f"not an amount (a number up to {MAX_AMOUNT:,}): {value!r}",
+            entity="transaction",
+            key=key,
+            field="amount",
+        )
+    return int((amount * 100).quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 
 def post_transaction(
@@ -120,36 +131,47 @@ def post_transaction(
     now = (clock or SystemClock()).now()
     when = to_iso(at or now)
     with store.transaction() as conn:
-        existing = conn.execute(select(transactions).where(transactions.c.number == number)).first()
+        existing = _posted(conn, number, customer_id, kind, cents)
         if existing is not None:
-            same = (existing.record_id, existing.kind, existing.amount_cents) == (
-                customer_id,
-                kind,
-                cents,
-            )
-            if not same:
-                raise ValidationError(
-                    "transaction number already posted with other details",
-                    entity="transaction",
-                    key=number,
-                    field="number",
-                )
-            return int(existing.id), False
-        new_id = conn.execute(
-            insert(transactions)
-            .values(
-                record_id=customer_id,
-                number=number,
-                kind=kind,
-                amount_cents=cents,
-                points=earned,
-                location=location,
-                at=when,
-                created_at=to_iso(now),
-            )
-            .returning(transactions.c.id)
-        ).scalar_one()
+            return existing, False
+        try:
+            with conn.begin_nested():
+                new_id = conn.execute(
+                    insert(transactions)
+                    .values(
+                        record_id=customer_id,
+                        number=number,
+                        kind=kind,
+                        amount_cents=cents,
+                        points=earned,
+                        location=location,
+                        at=when,
+                        created_at=to_iso(now),
+                    )
+                    .returning(transactions.c.id)
+                ).scalar_one()
+        except IntegrityError:
+            # The same number posted at the same moment by a retrying till: one wins.
+            existing = _posted(conn, number, customer_id, kind, cents)
+            if existing is None:
+                raise
+            return existing, False
     return int(new_id), True
+
+
+def _posted(conn: Connection, number: str, customer_id: int, kind: str, cents: int) -> int | None:
+    """The id of this transaction if its number was posted already (with the same details)."""
+    existing = conn.execute(select(transactions).where(transactions.c.number == number)).first()
+    if existing is None:
+        return None
+    if (existing.record_id, existing.kind, existing.amount_cents) != (customer_id, kind, cents):
+        raise ValidationError(
+            "transaction number already posted with other details",
+            entity="transaction",
+            key=number,
+            field="number",
+        )
+    return int(existing.id)
 
 
 def parse_time(text: str | None) -> datetime | None:
@@ -159,7 +181,14 @@ def parse_time(text: str | None) -> datetime | None:
     try:
         return from_iso(text)
     except ValueError:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        try:
+            moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            raise ValidationError(
+                f"not a time: {text!r} (use ISO 8601, e.g. 2026-03-01T10:00:00Z)",
+                entity="transaction",
+                field="at",
+            ) from None
         if moment.tzinfo is None:
             raise ValidationError(
                 "a time needs a zone (e.g. Z)", entity="transaction", field="at"
