@@ -30,6 +30,34 @@ def _exercise(store: HubStore, clock: ManualClock) -> None:
     cookie, _ = users.start_session(store, alice, clock=clock)
     users.end_session(store, cookie)
     assert users.session_for_cookie(store, cookie, clock=clock) is None
+    _revoke_and_disable(store, clock, token)
+
+
+def _revoke_and_disable(store: HubStore, clock: ManualClock, token: str) -> None:
+    # A leaked token is revoked; a departing user is disabled: both stop working at once.
+    listed = users.list_tokens(store)
+    assert [(t.user, t.name, t.revoked) for t in listed] == [("alice", "till", False)]
+    assert token not in repr(listed)
+    users.revoke_token(store, listed[0].id)
+    assert users.user_for_token(store, token, clock=clock) is None
+    with pytest.raises(AccordError, match="no token"):
+        users.revoke_token(store, 999)
+    second = users.create_token(store, "alice", "till-2", clock=clock)
+    alice = users.authenticate(store, "alice", "long enough secret")
+    assert alice is not None
+    cookie, _ = users.start_session(store, alice, clock=clock)
+    users.set_active(store, "alice", False)
+    assert users.authenticate(store, "alice", "long enough secret") is None
+    assert users.user_for_token(store, second, clock=clock) is None
+    assert users.session_for_cookie(store, cookie, clock=clock) is None
+    users.set_active(store, "alice", True)
+    users.set_role(store, "alice", "viewer")
+    users.set_password(store, "alice", "a brand new secret")
+    assert users.authenticate(store, "alice", "long enough secret") is None
+    renamed = users.authenticate(store, "alice", "a brand new secret")
+    assert renamed is not None and renamed.role == "viewer"
+    with pytest.raises(AccordError, match="unknown role"):
+        users.set_role(store, "alice", "owner")
 
 
 def test_users_sessions_tokens_on_sqlite(sqlite_url: str, clock: ManualClock) -> None:

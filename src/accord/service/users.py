@@ -149,6 +149,74 @@ def user_for_token(store: HubStore, token: str, *, clock: Clock | None = None) -
     return _user(row)
 
 
+@dataclass(frozen=True)
+class TokenInfo:
+    id: int
+    user: str
+    name: str
+    created_at: str
+    last_used_at: str | None
+    revoked: bool
+
+
+def list_tokens(store: HubStore) -> list[TokenInfo]:
+    """Every API token with its user (never the token itself: only its hash is kept)."""
+    with store.reading() as conn:
+        rows = conn.execute(
+            select(tokens, users.c.name.label("user_name"))
+            .join(users, users.c.id == tokens.c.user_id)
+            .order_by(tokens.c.id)
+        )
+        return [
+            TokenInfo(
+                int(r.id), str(r.user_name), str(r.name), r.created_at, r.last_used_at, r.revoked
+            )
+            for r in rows
+        ]
+
+
+def revoke_token(store: HubStore, token_id: int) -> None:
+    """A leaked or retired token stops working at once."""
+    with store.transaction() as conn:
+        done = conn.execute(update(tokens).where(tokens.c.id == token_id).values(revoked=True))
+        if done.rowcount == 0:
+            raise AccordError(f"no token {token_id}; see `accord token list`")
+
+
+def _update_user(conn: Connection, name: str, **values: object) -> int:
+    row = conn.execute(select(users.c.id).where(users.c.name == name)).first()
+    if row is None:
+        raise AccordError(f"no user {name!r}; see `accord user list`")
+    conn.execute(update(users).where(users.c.id == row.id).values(**values))
+    return int(row.id)
+
+
+def set_active(store: HubStore, name: str, active: bool) -> None:
+    """Disable (or enable again) a user; disabling ends their sessions and tokens with it."""
+    with store.transaction() as conn:
+        user_id = _update_user(conn, name, active=active)
+        if not active:
+            conn.execute(delete(sessions).where(sessions.c.user_id == user_id))
+
+
+def set_role(store: HubStore, name: str, role: str) -> None:
+    if role not in ROLES:
+        raise AccordError(f"unknown role {role!r}; use one of {', '.join(ROLES)}")
+    with store.transaction() as conn:
+        user_id = _update_user(conn, name, role=role)
+        # Sessions carry no role, but a changed role should mean a fresh login.
+        conn.execute(delete(sessions).where(sessions.c.user_id == user_id))
+
+
+def set_password(store: HubStore, name: str, password: str) -> None:
+    """A new password; every session of the user ends, so an attacker's does too."""
+    if len(password) < MIN_PASSWORD:
+        raise AccordError(f"a password needs at least {MIN_PASSWORD} characters")
+    with store.transaction() as conn:
+        user_id = _update_user(conn, name, password_hash=_hasher.hash(password))
+        conn.execute(delete(sessions).where(sessions.c.user_id == user_id))
+
+
 def start_session(store: HubStore, user: User, *, clock: Clock | None = None) -> tuple[str, str]:
     """A new login session: (cookie value, CSRF token)."""
     now = (clock or SystemClock()).now()
