@@ -10,16 +10,19 @@ pages, writing PNG files beside this script.
 
 from __future__ import annotations
 
+import os
 import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from cryptography.fernet import Fernet
 from playwright.sync_api import sync_playwright
 
 from accord.clock import ManualClock
 from accord.config import Config, HubConfig, SystemConfig
 from accord.sandbox.exo import ExoEditor, generate
 from accord.service import customers, pos
+from accord.service import import_profiles as profiles
 from accord.service import sync as sync_service
 from accord.service import users as user_service
 from accord.store import HubStore
@@ -46,6 +49,13 @@ def build(folder: Path) -> tuple[Config, HubStore, ManualClock, int]:
                 preset="crm-unleashed",
                 owns_codes=False,
                 options={"account_manager_sync": True, "address_sync": False},
+            ),
+            # Exact Online before anyone connected it: the "Connect Exact Online" button.
+            "exact": SystemConfig(
+                kind="exact",
+                preset="exact-online",
+                url="https://start.exactonline.nl",
+                secrets_env={"client_id": "EXACT_CLIENT_ID", "client_secret": "EXACT_SECRET"},
             ),
         },
     )
@@ -129,11 +139,25 @@ def build(folder: Path) -> tuple[Config, HubStore, ManualClock, int]:
     erp.update_customer(int(held.code or 0), PHONE="09 333 4444")
     erp.close()
     sync_service.run(config, "erp", store=store, clock=clock)
+    profiles.save(
+        store,
+        profiles.ImportProfile(
+            "Customers",
+            "exact",
+            "company",
+            "account",
+            {"code": "Code", "name": "Name", "phone": "Phone", "email": "Email"},
+            "Code",
+        ),
+        clock,
+    )
     user_service.add_user(store, "admin", PASSWORD, "admin")
     return config, store, clock, customer
 
 
 def main() -> None:
+    # The settings page reads the Exact connection, kept encrypted with this key.
+    os.environ.setdefault("ACCORD_SECRET_KEY", Fernet.generate_key().decode())
     with tempfile.TemporaryDirectory() as folder:
         config, store, _, customer = build(Path(folder))
         app = create_app(config, store=store)
@@ -158,6 +182,7 @@ def main() -> None:
                 "plan.png": "/monitor/plan/erp",
                 "record-history.png": f"/records/{customer}/history",
                 "settings.png": "/settings",
+                "import-profile.png": "/settings/import-profiles/1",
             }
             for name, path in shots.items():
                 page.goto(path)

@@ -126,7 +126,7 @@ def web_world(
         systems={
             "erp": SystemConfig(
                 kind="sql", preset="exo", url=erp_url, sync="two-way", conflict=conflict
-            )  # type: ignore[arg-type]
+            )
         },
     )
     store = HubStore(config.hub.database)

@@ -6,13 +6,20 @@ Skipped when Chromium is not installed, except in CI (CI=true), where that is a 
 from __future__ import annotations
 
 import os
+import signal
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from accord.service import customers, queries
+from accord.sandbox.exo import ExoEditor
+from accord.service import customers, people, queries
+from accord.service import users as user_service
+from accord.service.systems import open_hub
+from accord.store import records
 from accord.web.server import serve_in_thread
+from tests.service.support import accord, count_runs, exo_link, wait_for, write_config
 from tests.web.support import PASSWORD, WebWorld, web_world
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -143,3 +150,97 @@ def test_live_search_and_keyboard_navigation(tmp_path: Path, browser: Browser) -
             page.keyboard.press("Tab")
             focused = page.evaluate("document.activeElement.textContent")
             assert focused.strip() in {"Ana Kahu", "Ana Kahurangi", "Search"}
+
+
+def test_s003_03_merge_two_people_choosing_fields_on_the_merge_page(
+    tmp_path: Path, browser: Browser
+) -> None:
+    with web_world(tmp_path) as world:
+        keep = people.create_person_account(
+            world.store,
+            {"salutation": "Mr", "first_name": "Hemi", "last_name": "Ruru", "language": "mi"},
+            clock=world.clock,
+        )
+        drop = people.create_person_account(
+            world.store,
+            {"salutation": "Dr", "first_name": "Hemi", "last_name": "Ruru-Smith", "suffix": "Jr"},
+            clock=world.clock,
+        )
+        for page, _ in _live(world, browser):
+            _log_in(page)
+            page.goto(f"/people/{keep}")
+            page.get_by_label("Merge record").fill(str(drop))
+            page.get_by_role("button", name="Choose fields…").click()
+            expect(page.get_by_role("heading", name="Merge two records")).to_be_visible()
+            page.get_by_role("radio", name="Dr", exact=True).check()
+            page.get_by_role("radio", name="Ruru", exact=True).check()
+            page.get_by_role("button", name="Merge", exact=True).click()
+            expect(page.get_by_role("status")).to_have_text("Merged.")
+            expect(page.get_by_label("Last name")).to_have_value("Ruru")
+            expect(page.get_by_label("Suffix")).to_have_value("Jr")  # empty here: taken over
+            page.goto(f"/people/{drop}")
+            expect(page.get_by_role("alert")).to_contain_text(f"no hub record {drop}")
+        with world.store.transaction() as conn:
+            kept = records.get(conn, keep)
+        assert kept is not None
+        assert (kept.data["salutation"], kept.data["last_name"], kept.data["language"]) == (
+            "Dr",
+            "Ruru",
+            "mi",
+        )
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_s001_03_a_hub_edit_reaches_the_erp_through_the_immediate_push_of_accord_serve(
+    tmp_path: Path, browser: Browser
+) -> None:
+    link = exo_link(tmp_path, "erp", push="immediate", pull="1h")
+    settings = write_config(tmp_path / "accord.toml", f"sqlite:///{tmp_path / 'hub.db'}", [link])
+    store = open_hub(settings)
+    user_service.add_user(store, "editor", PASSWORD, "editor")
+    erp = ExoEditor(link.url)
+    port = _free_port()
+    server = accord("serve", "--port", str(port), cwd=tmp_path)
+    try:
+        wait_for(lambda: count_runs(store, "erp", "ok") >= 1, 60, "the first pull")
+        with browser.new_context(base_url=f"http://127.0.0.1:{port}") as context:
+            context.set_default_timeout(TIMEOUT_MS)
+            page = context.new_page()
+            _log_in(page)
+            page.get_by_role("link", name="New customer").click()
+            page.get_by_label("First name").fill("Hemi")
+            page.get_by_label("Last name").fill("Walker")
+            page.get_by_label("Company").fill("Walker Timber")
+            page.get_by_label("Home location").fill("Main Street")
+            page.get_by_label("Location group").fill("All stores")
+            page.get_by_role("button", name="Create customer").click()
+            expect(page.get_by_role("heading", name="Walker Timber")).to_be_visible()
+            customer_id = int(page.url.rstrip("/").split("/")[-1])
+            accno = int(customers.get_customer(store, customer_id).data["code"])
+            # No sync run is started by hand: the running service pushes the new record.
+            wait_for(lambda: erp.customer(accno) is not None, 30, "the new customer in the ERP")
+
+            page.get_by_label("Company").fill("Walker Timber Ltd")
+            page.get_by_role("button", name="Save").click()
+            expect(page.get_by_role("status")).to_have_text("Saved.")
+            wait_for(
+                lambda: (erp.customer(accno) or {}).get("NAME") == "Walker Timber Ltd",
+                30,
+                "the edit to reach the ERP",
+            )
+
+            def shows_synced() -> bool:
+                page.goto(f"/customers/{customer_id}?tab=sync")
+                return page.locator(".state").first.inner_text() == "synced"
+
+            wait_for(shows_synced, 30, "the sync tab to show synced", every=0.5)
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.communicate(timeout=60)
+        erp.close()
+        store.close()

@@ -25,6 +25,9 @@ class Preset:
     tables: Callable[[], list[Any]]  # the connector's table/resource declarations
     # Jobs the scheduler runs nightly for every enabled system on this preset, by name.
     nightly_jobs: dict[str, NightlyJob] = field(default_factory=dict)
+    # The on/off options (``options = {...}``) an admin may flip in the settings page,
+    # each with its value when the configuration does not set it.
+    switches: dict[str, bool] = field(default_factory=dict)
 
 
 def preset(name: str) -> Preset:

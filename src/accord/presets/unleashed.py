@@ -220,4 +220,5 @@ PRESET = Preset(
     profile=profile,
     tables=tables,
     nightly_jobs={"fix_account_managers": _fix_account_managers},
+    switches={name: getattr(Settings(), name) for name in SWITCHES},
 )

@@ -16,8 +16,10 @@ from sqlalchemy import Connection, and_, delete, func, insert, or_, select, upda
 from sqlalchemy.sql.elements import ColumnElement
 
 from accord.clock import Clock, SystemClock, to_iso
+from accord.config import Config
 from accord.errors import AccordError, ValidationError
 from accord.service import records as record_service
+from accord.service.unleashed import check_account_manager
 from accord.store import HubStore
 from accord.store import records as record_store
 from accord.store.counters import allocate
@@ -59,6 +61,7 @@ SETTINGS_FIELDS: tuple[tuple[str, str], ...] = (
     ("discount", "Discount %"),
     ("ar_account_type", "AR account type"),
     ("credit_limit", "Credit limit"),
+    ("account_manager", "Account manager"),
 )
 FLAG_FIELDS: tuple[tuple[str, str], ...] = (
     ("active", "Active"),
@@ -147,6 +150,11 @@ def _clean_input(data: dict[str, Any], key: int | str) -> dict[str, Any]:
         clean[name] = int(number) if number.is_integer() else number
     if clean.get("code") is not None:
         clean["code"] = str(clean["code"])
+    manager = clean.get("account_manager")
+    if manager is not None:
+        if isinstance(manager, bool) or not str(manager).isdigit():
+            raise _fail("choose an account manager from the list", key, "account_manager")
+        clean["account_manager"] = int(manager)
     return clean
 
 
@@ -194,10 +202,18 @@ def next_account_number(store: HubStore) -> str:
 
 
 def create_customer(
-    store: HubStore, data: dict[str, Any], *, actor: str = "user", clock: Clock | None = None
+    store: HubStore,
+    data: dict[str, Any],
+    *,
+    actor: str = "user",
+    clock: Clock | None = None,
+    config: Config | None = None,
 ) -> int:
+    """``config`` given: the account manager is checked against the systems (S001-04)."""
     clean = {k: v for k, v in _clean_input(data, "new").items() if v is not None}
     _check_complete(clean, "new")
+    if config is not None and "account_manager" in clean:
+        check_account_manager(config, store, "new", clean["account_manager"])
     if clean.get("code"):
         with store.transaction() as conn:
             if _code_taken(conn, clean["code"], None):
@@ -229,9 +245,14 @@ def update_customer(
     *,
     actor: str = "user",
     clock: Clock | None = None,
+    config: Config | None = None,
 ) -> dict[str, list[Any]]:
+    """``config`` given: a new account manager is checked against the systems (S001-04)."""
     current = get_customer(store, record_id)
     clean = _clean_input(changes, record_id)
+    manager = clean.get("account_manager")
+    if config is not None and manager != current.data.get("account_manager"):
+        check_account_manager(config, store, str(record_id), manager)
     merged = {**current.data, **clean}
     if not display_name(merged):
         raise _fail("a customer needs a first or last name, or a company", record_id, "last_name")

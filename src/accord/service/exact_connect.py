@@ -73,41 +73,44 @@ def _callback_server(result: _Callback, done: threading.Event, port: int) -> HTT
     return HTTPServer(("127.0.0.1", port), Handler)
 
 
-def connect(
-    config: Config,
-    name: str,
-    show_url: Callable[[str], None],
-    *,
-    port: int = 0,
-    timeout: float = 300.0,
-) -> Connection:
+@dataclass(frozen=True)
+class Authorization:
+    """A consent under way: where the admin is sent, and what the answer must carry."""
+
+    system: str
+    url: str
+    state: str
+    redirect_uri: str
+
+
+def _oauth(system: SystemConfig, name: str, redirect_uri: str) -> ExactOAuth:
+    return ExactOAuth(
+        system.resolved_url(name),
+        system.resolved_secret(name, "client_id"),
+        system.resolved_secret(name, "client_secret"),
+        redirect_uri,
+        verify=tls_verify(system.options.get("ca_file")),
+    )
+
+
+def begin(config: Config, name: str, redirect_uri: str) -> Authorization:
+    """The authorize URL for ``name``, answering to ``redirect_uri`` (the CLI's own callback
+    server, or the web app's callback route)."""
     system = exact_system(config, name)
-    box = SecretBox()  # fail before the admin consents, not after
-    base_url = system.resolved_url(name)
-    verify = tls_verify(system.options.get("ca_file"))
-    result, done = _Callback(), threading.Event()
-    server = _callback_server(result, done, port)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    SecretBox()  # fail before the admin consents, not after
+    oauth = _oauth(system, name, redirect_uri)
     try:
-        redirect_uri = f"http://127.0.0.1:{server.server_address[1]}{CALLBACK_PATH}"
-        oauth = ExactOAuth(
-            base_url,
-            system.resolved_secret(name, "client_id"),
-            system.resolved_secret(name, "client_secret"),
-            redirect_uri,
-            verify=verify,
-        )
         state = secrets.token_urlsafe(24)
-        show_url(oauth.authorize_url(state))
-        if not done.wait(timeout):
-            raise AccordError(f"no answer from Exact Online within {timeout:.0f}s; nothing stored")
+        return Authorization(name, oauth.authorize_url(state), state, redirect_uri)
     finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
-    params = result.params or {}
-    if not secrets.compare_digest(params.get("state", ""), state):
+        oauth.close()
+
+
+def complete(config: Config, started: Authorization, params: dict[str, str]) -> Connection:
+    """Check the answer's state, exchange the code, read the current division from "Me",
+    and only then store the tokens (encrypted) and the division."""
+    name = started.system
+    if not secrets.compare_digest(params.get("state", ""), started.state):
         raise AccordError(
             "the answer's state does not match the request (a forged or stale callback);"
             " nothing stored",
@@ -117,12 +120,20 @@ def connect(
         raise AccordError(f"Exact Online consent was refused ({params['error']}); nothing stored")
     if "code" not in params:
         raise AccordError("Exact Online sent no authorization code; nothing stored")
+    system = exact_system(config, name)
+    box = SecretBox()
+    oauth = _oauth(system, name, started.redirect_uri)
     hub = HubStore(config.hub.resolved_url())
     try:
         store = TokenStore(hub.engine, name, box)
         try:
             tokens = oauth.exchange(params["code"])
-            api = ExactApi(base_url, TokenKeeper(oauth, store, tokens), system=name, verify=verify)
+            api = ExactApi(
+                system.resolved_url(name),
+                TokenKeeper(oauth, store, tokens),
+                system=name,
+                verify=tls_verify(system.options.get("ca_file")),
+            )
             try:
                 me = api.first("current/Me", {"$select": "CurrentDivision,FullName"})
             finally:
@@ -138,6 +149,33 @@ def connect(
         hub.close()
     assert connection is not None
     return connection
+
+
+def connect(
+    config: Config,
+    name: str,
+    show_url: Callable[[str], None],
+    *,
+    port: int = 0,
+    timeout: float = 300.0,
+) -> Connection:
+    """Consent through a callback server of its own on 127.0.0.1 (``accord connect exact``)."""
+    exact_system(config, name)
+    result, done = _Callback(), threading.Event()
+    server = _callback_server(result, done, port)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        redirect_uri = f"http://127.0.0.1:{server.server_address[1]}{CALLBACK_PATH}"
+        started = begin(config, name, redirect_uri)
+        show_url(started.url)
+        if not done.wait(timeout):
+            raise AccordError(f"no answer from Exact Online within {timeout:.0f}s; nothing stored")
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+    return complete(config, started, result.params or {})
 
 
 def parse_financial_year_start(text: str) -> str:

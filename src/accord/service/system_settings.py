@@ -7,7 +7,6 @@ file when there is one, so the next start sees it too.
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 from pydantic import ValidationError as PydanticValidationError
@@ -22,18 +21,13 @@ def switches(system: SystemConfig) -> list[tuple[str, bool]]:
     """A system's on/off switches and their current values.
 
     The boolean options set in the configuration, and the switches its preset declares
-    (a preset module's ``SWITCHES``, with defaults from its ``settings({})`` when it has
-    one), so an admin sees a switch before it was ever written to the file.
+    (``Preset.switches``, with their defaults), so an admin sees a switch before it was
+    ever written to the file.
     """
     found = {k: v for k, v in system.options.items() if isinstance(v, bool)}
     if system.preset:
-        module = sys.modules.get(preset(system.preset).profile.__module__)
-        declared = getattr(module, "SWITCHES", ())
-        make_defaults = getattr(module, "settings", None)
-        defaults = make_defaults({}) if callable(make_defaults) else None
-        for name in declared:
-            if name not in found:
-                found[name] = bool(getattr(defaults, name, False))
+        for name, default in preset(system.preset).switches.items():
+            found.setdefault(name, default)
     return sorted(found.items())
 
 

@@ -17,34 +17,17 @@ from typing import Any
 from accord.clock import Clock, SystemClock, to_iso
 from accord.config import Config
 from accord.connectors.unleashed import CUSTOMERS
-from accord.errors import AccordError, ConfigError, ValidationError
+from accord.errors import ConfigError, ValidationError
 from accord.presets.unleashed import NAME as PRESET_NAME
 from accord.presets.unleashed import Settings, settings
-from accord.service import sync as sync_service
+from accord.service import contact_sending, queries
+from accord.service.contact_sending import ContactSyncState
 from accord.service.records import edit_record
 from accord.service.systems import open_hub, open_system
-from accord.store import HubStore, bookkeeping, links, records
+from accord.store import HubStore, links, records
 
 NIGHTLY_ACTOR = "nightly account-manager fix"
-
-
-@dataclass(frozen=True)
-class ContactSyncState:
-    """How one hub contact stands with Unleashed: what the contact record shows."""
-
-    record_id: int
-    system: str
-    state: str  # "not sent" | "sending" | "synced"
-    external_id: str | None = None
-    errors: list[tuple[str | None, str]] = field(default_factory=list)
-
-    def describe(self) -> str:
-        text = f"contact {self.record_id} in {self.system}: {self.state}"
-        if self.external_id:
-            text += f" (Unleashed contact {self.external_id.partition('@')[0]})"
-        for name, message in self.errors:
-            text += f"\n  {name or 'record'}: {message}"
-        return text
+LABEL = "Unleashed"
 
 
 @dataclass(frozen=True)
@@ -77,36 +60,11 @@ def _unleashed(config: Config, name: str) -> Settings:
     return settings(system.options)
 
 
-def _record(store: HubStore, record_id: int) -> Any:
-    with store.transaction() as conn:
-        record = records.get(conn, record_id)
-    if record is None:
-        raise AccordError(f"no hub record {record_id}")
-    return record
-
-
 # -- sending a contact (S001-02) ----------------------------------------------------------
 def push_refusal(config: Config, name: str, store: HubStore, contact_id: int) -> str | None:
     """Why the contact cannot be sent to Unleashed now (None: it can be)."""
-    chosen = _unleashed(config, name)
-    if config.system(name).sync != "two-way" or not chosen.two_way:
-        return "two-way sync with Unleashed is off"
-    contact = _record(store, contact_id)
-    if contact.entity != "person":
-        return f"record {contact_id} is a {contact.entity}, not a contact"
-    if contact.deleted or contact.data.get("active") is False:
-        return f"contact {contact_id} is inactive or deleted"
-    company_id = contact.data.get("company")
-    if company_id is None:
-        return f"contact {contact_id} has no company"
-    company = _record(store, int(company_id))
-    with store.transaction() as conn:
-        link = links.by_hub(conn, name, "company", [company.id]).get(company.id)
-    if link is None or link.state != "active":
-        return f"company {company.id} is not linked to an Unleashed customer"
-    if company.deleted or company.data.get("active") is False or link.base.get("active") is False:
-        return f"company {company.id}'s Unleashed customer is not active"
-    return None
+    _unleashed(config, name)
+    return contact_sending.send_refusal(config, name, store, contact_id, label=LABEL)
 
 
 def push_contact(
@@ -118,32 +76,19 @@ def push_contact(
     clock: Clock | None = None,
 ) -> ContactSyncState:
     """The "send to Unleashed" action: push the contact now and report its state."""
+    _unleashed(config, name)
     hub = store or open_hub(config)
     try:
-        reason = push_refusal(config, name, hub, contact_id)
-        if reason is not None:
-            raise ValidationError(f"cannot send to Unleashed: {reason}", key=str(contact_id))
-        sync_service.run(
-            config, name, store=hub, clock=clock, requested={contact_id}, pull=False, push=True
+        return contact_sending.send_contact(
+            config, name, contact_id, store=hub, clock=clock, label=LABEL
         )
-        return contact_state(hub, name, contact_id)
     finally:
         if store is None:
             hub.close()
 
 
 def contact_state(store: HubStore, name: str, contact_id: int) -> ContactSyncState:
-    with store.transaction() as conn:
-        link = links.by_hub(conn, name, "person", [contact_id]).get(contact_id)
-        errors = [
-            (row.field, row.message)
-            for row in bookkeeping.open_errors(conn, name, "person", "push")
-            if row.record_id == contact_id
-        ]
-    if link is None or link.state == "tombstone":
-        return ContactSyncState(contact_id, name, "not sent", None, errors)
-    state = "synced" if link.state == "active" else "sending"
-    return ContactSyncState(contact_id, name, state, link.external_id, errors)
+    return contact_sending.contact_state(store, name, contact_id, label=LABEL)
 
 
 # -- account managers (S001-04) -------------------------------------------------------------
@@ -158,6 +103,81 @@ def account_manager_choices(store: HubStore, name: str) -> list[Choice]:
         if not r.deleted and r.data.get("active") is not False
     ]
     return sorted(choices, key=lambda c: (c.name.casefold(), c.record_id))
+
+
+def restricts_account_managers(config: Config, name: str) -> bool:
+    """Whether ``name`` holds account managers to its sales persons (S001-04)."""
+    system = config.system(name)
+    if system.preset != PRESET_NAME or system.sync == "off":
+        return False
+    try:
+        return settings(system.options).account_manager_sync
+    except ConfigError:
+        return False  # a refused configuration syncs nothing, so it restricts nothing
+
+
+def all_salespeople(store: HubStore) -> list[Choice]:
+    """Every live hub sales person (the choices when no system restricts them)."""
+    with store.transaction() as conn:
+        found = records.changed_since(conn, "salesperson", 0, 100_000)
+    choices = [
+        Choice(r.id, str(r.data.get("name") or ""), r.data.get("email"))
+        for r in found
+        if not r.deleted and r.data.get("active") is not False
+    ]
+    return sorted(choices, key=lambda c: (c.name.casefold(), c.record_id))
+
+
+def allowed_account_managers(config: Config, store: HubStore) -> tuple[list[Choice], list[str]]:
+    """The account managers a company may be given, and the systems that narrow them.
+
+    With account-manager sync on in one or more systems, only sales people matching a
+    sales person in each of them; otherwise every live hub sales person.
+    """
+    systems = [n for n in config.systems if restricts_account_managers(config, n)]
+    if not systems:
+        return all_salespeople(store), []
+    allowed = account_manager_choices(store, systems[0])
+    for other in systems[1:]:
+        ids = {c.record_id for c in account_manager_choices(store, other)}
+        allowed = [c for c in allowed if c.record_id in ids]
+    return allowed, systems
+
+
+def check_account_manager(
+    config: Config, store: HubStore, company_key: str, salesperson_id: int | None
+) -> None:
+    """Refuse an account manager no restricting system can hold (S001-04)."""
+    if salesperson_id is None:
+        return
+    allowed, systems = allowed_account_managers(config, store)
+    if not systems and salesperson_id not in {c.record_id for c in allowed}:
+        raise ValidationError(
+            f"no active sales person {salesperson_id}",
+            entity="company",
+            key=company_key,
+            field="account_manager",
+        )
+    if systems and salesperson_id not in {c.record_id for c in allowed}:
+        raise ValidationError(
+            f"account manager {salesperson_id} has no matching sales person in"
+            f" {', '.join(systems)} (account-manager sync is on); choose one of the listed"
+            " account managers",
+            entity="company",
+            key=company_key,
+            field="account_manager",
+        )
+
+
+def check_restore(config: Config, store: HubStore, record_id: int, seq: int, field: str) -> None:
+    """Restoring a company's earlier account manager is a choice like any other (S001-04)."""
+    if field != "account_manager":
+        return
+    record, changes = queries.history(store, record_id)
+    if record is None or record.entity != "company":
+        return
+    value = next((c.new for c in changes if c.seq == seq and c.field == field), None)
+    check_account_manager(config, store, str(record_id), value)
 
 
 def set_account_manager(

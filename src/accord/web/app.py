@@ -18,6 +18,7 @@ from accord.jobs.web import attach as attach_jobs
 from accord.service.systems import open_hub
 from accord.store import HubStore
 from accord.web.api import customers as api_customers
+from accord.web.api import erp as api_erp
 from accord.web.api import monitor as api_monitor
 from accord.web.api import people as api_people
 from accord.web.api import pos as api_pos
@@ -25,7 +26,9 @@ from accord.web.api import session as api_session
 from accord.web.api import settings as api_settings
 from accord.web.auth import LoginRequiredError
 from accord.web.pages import auth as page_auth
+from accord.web.pages import connect as page_connect
 from accord.web.pages import customers as page_customers
+from accord.web.pages import import_profiles as page_import_profiles
 from accord.web.pages import monitor as page_monitor
 from accord.web.pages import people as page_people
 from accord.web.pages import settings as page_settings
@@ -58,9 +61,16 @@ def create_app(
         settings, store or open_hub(settings), clock or SystemClock(), secure_cookies
     )
     app.add_middleware(SecurityHeaders)
-    for module in (api_session, api_customers, api_pos, api_monitor, api_settings):
+    for module in (api_session, api_customers, api_pos, api_monitor, api_settings, api_erp):
         app.include_router(module.router, prefix=API_PREFIX)
-    for page in (page_auth, page_customers, page_monitor, page_settings):
+    for page in (
+        page_auth,
+        page_customers,
+        page_monitor,
+        page_settings,
+        page_connect,
+        page_import_profiles,
+    ):
         app.include_router(page.router)
     app.include_router(api_people.router, prefix=API_PREFIX)
     app.include_router(page_people.router)

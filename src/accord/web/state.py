@@ -8,6 +8,7 @@ from fastapi import Request
 
 from accord.clock import Clock
 from accord.config import Config
+from accord.service.exact_connect import Authorization
 from accord.store import HubStore
 from accord.web.security import LoginLimiter
 
@@ -19,6 +20,16 @@ class WebState:
     clock: Clock
     secure_cookies: bool | None  # None: secure when the request came over HTTPS
     limiter: LoginLimiter = field(default_factory=LoginLimiter)
+    # OAuth consents under way ("Connect Exact Online"), by their state value: the
+    # callback must carry one of these, for the admin who started it, within minutes.
+    consents: dict[str, PendingConsent] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PendingConsent:
+    authorization: Authorization
+    user_id: int
+    expires: float  # time.monotonic()
 
 
 def web_state(request: Request) -> WebState:

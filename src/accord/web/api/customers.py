@@ -188,7 +188,7 @@ def create_customer(
     body: CustomerIn, identity: Identity = Depends(api_editor), state: WebState = Depends(web_state)
 ) -> Customer:
     new_id = customers.create_customer(
-        state.store, body.fields, actor=identity.user.name, clock=state.clock
+        state.store, body.fields, actor=identity.user.name, clock=state.clock, config=state.config
     )
     return _customer(state, customers.get_customer(state.store, new_id))
 
@@ -208,7 +208,12 @@ def update_customer(
     state: WebState = Depends(web_state),
 ) -> Changed:
     changed = customers.update_customer(
-        state.store, customer_id, body.fields, actor=identity.user.name, clock=state.clock
+        state.store,
+        customer_id,
+        body.fields,
+        actor=identity.user.name,
+        clock=state.clock,
+        config=state.config,
     )
     return Changed(changed=changed)
 

@@ -10,6 +10,7 @@ from pydantic import BaseModel
 from accord.engine.plan import Plan
 from accord.service import monitor, queries
 from accord.service import sync as sync_service
+from accord.service.unleashed import check_restore
 from accord.web.auth import Identity, api_editor, api_viewer
 from accord.web.state import WebState, web_state
 
@@ -154,6 +155,7 @@ def restore(
     identity: Identity = Depends(api_editor),
     state: WebState = Depends(web_state),
 ) -> dict[str, list[Any]]:
+    check_restore(state.config, state.store, record_id, body.seq, body.field)
     return monitor.restore_value(
         state.store, record_id, body.seq, body.field, actor=identity.user.name, clock=state.clock
     )

@@ -13,6 +13,7 @@ from starlette.responses import Response
 
 from accord.errors import AccordError, ValidationError
 from accord.service import customers, monitor
+from accord.service.unleashed import allowed_account_managers
 from accord.web.auth import Identity, page_editor, page_viewer
 from accord.web.state import WebState, web_state
 from accord.web.templating import render
@@ -81,7 +82,11 @@ def customer_list(
 
 
 @router.get("/new")
-def new_form(request: Request, identity: Identity = Depends(page_editor)) -> Response:
+def new_form(
+    request: Request,
+    identity: Identity = Depends(page_editor),
+    state: WebState = Depends(web_state),
+) -> Response:
     return render(
         request,
         "customers/new.html",
@@ -89,12 +94,16 @@ def new_form(request: Request, identity: Identity = Depends(page_editor)) -> Res
         values={"active": True, "price_level": "A"},
         error=None,
         title="New customer",
-        **_field_lists(),
+        **_field_lists(state),
     )
 
 
-def _field_lists() -> dict[str, Any]:
+def _field_lists(state: WebState) -> dict[str, Any]:
+    # With account-manager sync on, only sales people the ERP knows are offered (S001-04).
+    managers, narrowed_by = allowed_account_managers(state.config, state.store)
     return {
+        "managers": [(c.record_id, c.name) for c in managers],
+        "managers_narrowed_by": narrowed_by,
         "basic_fields": customers.BASIC_FIELDS,
         "settings_fields": customers.SETTINGS_FIELDS,
         "flag_fields": customers.FLAG_FIELDS,
@@ -115,7 +124,7 @@ async def create(
     values = _form_fields(form, names, FLAGS)
     try:
         new_id = customers.create_customer(
-            state.store, values, actor=identity.user.name, clock=state.clock
+            state.store, values, actor=identity.user.name, clock=state.clock, config=state.config
         )
     except ValidationError as exc:
         return render(
@@ -126,7 +135,7 @@ async def create(
             values=values,
             error=exc,
             title="New customer",
-            **_field_lists(),
+            **_field_lists(state),
         )
     return RedirectResponse(f"/customers/{new_id}", status_code=303)
 
@@ -153,7 +162,7 @@ def _card(
         "tabs": TABS,
         "title": record.data.get("name") or f"Customer {customer_id}",
         "error": None,
-        **_field_lists(),
+        **_field_lists(state),
     }
     if tab == "contacts":
         context["contacts"] = customers.contacts(state.store, customer_id)
@@ -202,7 +211,12 @@ async def update(
     values = _form_fields(form, names, FLAGS)
     try:
         customers.update_customer(
-            state.store, customer_id, values, actor=identity.user.name, clock=state.clock
+            state.store,
+            customer_id,
+            values,
+            actor=identity.user.name,
+            clock=state.clock,
+            config=state.config,
         )
     except ValidationError as exc:
         current = customers.get_customer(state.store, customer_id).data

@@ -11,6 +11,7 @@ from starlette.responses import Response
 from accord.errors import AccordError
 from accord.service import monitor, queries
 from accord.service import sync as sync_service
+from accord.service.unleashed import check_restore
 from accord.web.auth import Identity, page_editor, page_viewer
 from accord.web.state import WebState, web_state
 from accord.web.templating import render
@@ -125,6 +126,7 @@ def restore(
     identity: Identity = Depends(page_editor),
     state: WebState = Depends(web_state),
 ) -> Response:
+    check_restore(state.config, state.store, record_id, seq, field)
     monitor.restore_value(
         state.store, record_id, seq, field, actor=identity.user.name, clock=state.clock
     )

@@ -6,14 +6,14 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import RedirectResponse
 from starlette.datastructures import FormData
 from starlette.responses import Response
 
 from accord.errors import AccordError, RecordError, ValidationError
 from accord.model.entities import entity_spec
-from accord.service import accounts, card_layout, merges, people, person_links
+from accord.service import accounts, card_layout, contact_sending, merges, people, person_links
 from accord.service.accounts import ACCOUNT_CODE_FIELDS
 from accord.service.card_layout import Access, FieldAccessError, FieldRule
 from accord.service.hub_writes import load
@@ -132,6 +132,11 @@ def _card(
         "company": company,
         "codes": [(n, label(n), layout.access(n)) for n in ACCOUNT_CODE_FIELDS],
         "account_types": people.ACCOUNT_TYPES,
+        "send_options": (
+            contact_sending.send_options(state.config, state.store, person_id)
+            if record.data.get("kind") == "contact"
+            else []
+        ),
         "error": None,
         "title": record.data.get("first_name") or f"Person {person_id}",
     }
@@ -195,6 +200,32 @@ async def edit(
         )
     note = "Cancelled: nothing was changed." if outcome.status == "aborted" else "Saved."
     return RedirectResponse(f"/people/{person_id}?{urlencode({'message': note})}", status_code=303)
+
+
+@router.post("/people/{person_id}/send/{system}")
+def send_to_system(
+    request: Request,
+    person_id: int,
+    system: str,
+    identity: Identity = Depends(page_editor),
+    state: WebState = Depends(web_state),
+) -> Response:
+    """The "send to ERP" action (S001-02): create the contact there now, then show its state."""
+    people.get_person(state.store, person_id)
+    if system not in state.config.systems:
+        raise HTTPException(404, f"no system named {system!r}")
+    try:
+        sent = contact_sending.send_contact(
+            state.config, system, person_id, store=state.store, clock=state.clock
+        )
+    except AccordError as exc:  # refused, or the link is busy with another run
+        return _card(request, identity, state, person_id, error=exc)
+    note = f"Sent to {system}: {sent.state}."
+    if sent.errors:
+        note += " " + "; ".join(f"{name or 'record'}: {message}" for name, message in sent.errors)
+    return RedirectResponse(
+        f"/people/{person_id}?{urlencode({'message': note})}#send", status_code=303
+    )
 
 
 @router.post("/people/{person_id}/codes")

@@ -6,8 +6,8 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse
 from starlette.responses import Response
 
-from accord.errors import ConfigError
-from accord.service import queries
+from accord.errors import AccordError, ConfigError
+from accord.service import exact_connect, queries
 from accord.service.system_settings import switches, update_system
 from accord.web.auth import Identity, page_admin, page_viewer
 from accord.web.state import WebState, web_state
@@ -24,6 +24,13 @@ def _page(
     saved: str = "",
 ) -> Response:
     _, status = queries.status(state.store, state.config)
+    connections: dict[str, object] = {}
+    for name, system in state.config.systems.items():
+        if system.kind == "exact":
+            try:
+                connections[name] = exact_connect.connection(state.config, name)
+            except AccordError as exc:
+                connections[name] = str(exc)  # e.g. the token key is not set
     return render(
         request,
         "settings.html",
@@ -34,6 +41,7 @@ def _page(
         status={s.name: s for s in status},
         error=error,
         saved=saved,
+        connections=connections,
         title="Settings",
     )
 
