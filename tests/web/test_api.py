@@ -172,6 +172,8 @@ def test_changes_feed_moves_forward_by_sequence(web: WebWorld) -> None:
 
 def test_sync_plan_runs_record_state_and_history(web: WebWorld) -> None:
     api = web.api()
+    # A dry run reads the whole remote system: viewers may not start one.
+    assert web.api("viewer").get("/api/v1/systems/erp/plan").status_code == 403
     plan = api.get("/api/v1/systems/erp/plan").json()
     assert plan["dry_run"] is True and plan["counts"]["hub.company.create"] == 6
     done = api.post("/api/v1/systems/erp/sync").json()

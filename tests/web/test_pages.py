@@ -22,12 +22,16 @@ def test_every_main_page_renders_for_a_viewer_without_edit_controls(web: WebWorl
         "/monitor",
         "/settings",
         f"/records/{customer_id}/history",
-        "/monitor/plan/erp",
     ):
         response = browser.get(path)
         assert response.status_code == 200, path
         assert "Save</button>" not in response.text and "Sync now" not in response.text, path
+        assert "Dry-run plan" not in response.text, path
     assert browser.get("/customers/new").status_code == 403
+    # A dry run reads the whole remote system and spends its API budget: editors only.
+    assert browser.get("/monitor/plan/erp").status_code == 403
+    editor, _ = web.browser("editor")
+    assert editor.get("/monitor/plan/erp").status_code == 200
 
 
 def test_invalid_input_on_the_card_names_the_field_and_keeps_the_values(web: WebWorld) -> None:

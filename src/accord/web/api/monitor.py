@@ -215,7 +215,10 @@ def runs(
 
 @router.get("/systems/{name}/plan", response_model=PlanOut)
 def plan(
-    name: str, _: Identity = Depends(api_viewer), state: WebState = Depends(web_state)
+    # Editors only: a dry run reads the whole remote system and spends its API budget.
+    name: str,
+    _: Identity = Depends(api_editor),
+    state: WebState = Depends(web_state),
 ) -> PlanOut:
     return plan_out(
         sync_service.run(state.config, name, dry_run=True, store=state.store, clock=state.clock)

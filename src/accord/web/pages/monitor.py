@@ -78,7 +78,8 @@ def retry(
 def plan(
     request: Request,
     name: str,
-    identity: Identity = Depends(page_viewer),
+    # Editors only: a dry run reads the whole remote system and spends its API budget.
+    identity: Identity = Depends(page_editor),
     state: WebState = Depends(web_state),
 ) -> Response:
     result = sync_service.run(
