@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
+from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from accord.store.web_schema import tokens, users
-from accord.web.app import create_app
+from accord.web.app import API_MODULES, API_PREFIX, PAGE_MODULES, create_app
+from accord.web.security import LoginLimiter
 from tests.web.support import PASSWORD, WebWorld, log_in
 
 SCRIPT = '<script>alert("x")</script>'
@@ -46,6 +49,15 @@ def test_script_injection_names_are_shown_as_text_everywhere(web: WebWorld) -> N
         assert SCRIPT not in html and "<img src=x" not in html, path
     card = browser.get(f"/customers/{customer_id}").text
     assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in card
+
+
+def test_the_api_browser_may_load_its_own_scripts_and_nothing_else_may(web: WebWorld) -> None:
+    docs = web.anonymous().get("/api/v1/docs")
+    assert docs.status_code == 200 and "cdn.jsdelivr.net" in docs.text
+    assert "cdn.jsdelivr.net" in docs.headers["content-security-policy"]
+    page = web.anonymous().get("/login")
+    assert "cdn.jsdelivr.net" not in page.headers["content-security-policy"]
+    assert "unsafe-inline" not in page.headers["content-security-policy"]
 
 
 def test_pages_carry_a_content_security_policy(web: WebWorld) -> None:
@@ -105,8 +117,46 @@ def test_session_cookie_is_http_only_same_site_and_secure_when_asked(web: WebWor
 
 
 def test_login_redirects_only_within_the_site(web: WebWorld) -> None:
-    response = log_in(web.anonymous(), "viewer", PASSWORD, next_page="//evil.example/")
-    assert response.headers["location"] == "/customers"
+    for target in ("//evil.example/", "/\\evil.example", "/\tevil", "https://evil.example/"):
+        response = log_in(web.anonymous(), "viewer", PASSWORD, next_page=target)
+        assert response.headers["location"] == "/customers", target
+    inside = log_in(web.anonymous(), "viewer", PASSWORD, next_page="/monitor")
+    assert inside.headers["location"] == "/monitor"
+
+
+def test_failed_logins_from_one_address_cannot_lock_the_admin_out_elsewhere() -> None:
+    limiter = LoginLimiter(attempts=5, window=300)
+    for _ in range(5):
+        limiter.failed("203.0.113.9", "admin")
+    assert limiter.blocked("203.0.113.9", "admin")
+    assert limiter.blocked("203.0.113.9", "someone-else")  # the guessing address is stopped
+    assert not limiter.blocked("198.51.100.7", "admin")  # the admin, elsewhere, is not
+    # Guessing one name from many addresses meets the name's (higher) bar.
+    for n in range(15):
+        limiter.failed(f"192.0.2.{n}", "admin")
+    assert limiter.blocked("198.51.100.7", "admin")
+    assert not limiter.blocked("198.51.100.7", "viewer")
+
+
+def test_every_state_changing_route_refuses_a_session_without_the_csrf_token(
+    web: WebWorld,
+) -> None:
+    browser, _ = web.browser("admin")
+    routers = [(API_PREFIX, m.router) for m in API_MODULES] + [("", m.router) for m in PAGE_MODULES]
+    unsafe = [
+        (method, prefix + route.path)
+        for prefix, router in routers
+        for route in router.routes
+        if isinstance(route, APIRoute)
+        for method in sorted(route.methods - {"GET", "HEAD", "OPTIONS"})
+    ]
+    assert len(unsafe) > 20
+    for method, path in unsafe:
+        if path == "/login":
+            continue  # the login form carries its own token (tested above)
+        concrete = re.sub(r"\{[^}]+\}", "1", path)
+        response = browser.request(method, concrete, data={"x": "1"})
+        assert response.status_code == 403, (method, path, response.status_code)
 
 
 def test_login_post_without_the_forms_token_is_refused(web: WebWorld) -> None:

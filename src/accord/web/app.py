@@ -38,6 +38,25 @@ from accord.web.templating import templates
 
 STATIC = Path(__file__).parent / "static"
 API_PREFIX = "/api/v1"
+# Every router of the app, by module: the versioned API, then the pages.
+API_MODULES = (
+    api_session,
+    api_customers,
+    api_pos,
+    api_monitor,
+    api_settings,
+    api_erp,
+    api_people,
+)
+PAGE_MODULES = (
+    page_auth,
+    page_customers,
+    page_monitor,
+    page_settings,
+    page_connect,
+    page_import_profiles,
+    page_people,
+)
 
 
 def create_app(
@@ -61,19 +80,10 @@ def create_app(
         settings, store or open_hub(settings), clock or SystemClock(), secure_cookies
     )
     app.add_middleware(SecurityHeaders)
-    for module in (api_session, api_customers, api_pos, api_monitor, api_settings, api_erp):
+    for module in API_MODULES:
         app.include_router(module.router, prefix=API_PREFIX)
-    for page in (
-        page_auth,
-        page_customers,
-        page_monitor,
-        page_settings,
-        page_connect,
-        page_import_profiles,
-    ):
+    for page in PAGE_MODULES:
         app.include_router(page.router)
-    app.include_router(api_people.router, prefix=API_PREFIX)
-    app.include_router(page_people.router)
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
     # /metrics, and with scheduler=True (`accord serve`) the inline scheduler in the lifespan.
     attach_jobs(app, settings, app.state.accord.store, run_scheduler=scheduler)

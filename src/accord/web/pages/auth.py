@@ -19,7 +19,13 @@ router = APIRouter(include_in_schema=False)
 
 def _safe_next(target: str | None) -> str:
     # Only paths on this site: never an open redirect to another one.
-    if target and target.startswith("/") and not target.startswith("//"):
+    if (
+        target
+        and target.startswith("/")
+        and not target.startswith("//")
+        and "\\" not in target  # browsers read "/\evil.example" as another host
+        and target.isprintable()
+    ):
         return target
     return "/customers"
 

@@ -288,7 +288,7 @@ async def add_contact(
     values = _form_fields(form, [n for n, _ in customers.CONTACT_FIELDS], [])
     contact_id = form.get("contact_id")
     try:
-        if isinstance(contact_id, str) and contact_id.isdigit():
+        if isinstance(contact_id, str) and contact_id.isascii() and contact_id.isdigit():
             if int(contact_id) not in {c.id for c in customers.contacts(state.store, customer_id)}:
                 raise AccordError(f"customer {customer_id} has no contact {contact_id}")
             customers.edit_contact(

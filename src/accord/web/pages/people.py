@@ -314,7 +314,9 @@ async def remove_reference(
 def _choices(form: FormData, first: int, second: int) -> dict[str, int]:
     chosen: dict[str, int] = {}
     for key, value in form.multi_items():
-        picked = int(value) if isinstance(value, str) and value.isdigit() else None
+        picked = (
+            int(value) if isinstance(value, str) and value.isascii() and value.isdigit() else None
+        )
         if key.startswith("choice.") and picked in (first, second) and picked is not None:
             chosen[key.removeprefix("choice.")] = picked
     return chosen
@@ -322,7 +324,7 @@ def _choices(form: FormData, first: int, second: int) -> dict[str, int]:
 
 def _other_id(form: FormData) -> int:
     text = str(form.get("other") or "").strip()
-    if not text.isdigit():
+    if not (text.isascii() and text.isdigit()):
         raise ValidationError("give the hub id of the other record", field="other")
     return int(text)
 
@@ -409,7 +411,7 @@ def merge_form(
 
 def _int(form: FormData, name: str) -> int:
     text = str(form.get(name) or "")
-    if not text.isdigit():
+    if not (text.isascii() and text.isdigit()):
         raise ValidationError(f"{name} must be a hub record id", field=name)
     return int(text)
 
@@ -500,7 +502,7 @@ async def save_layout(
                 name,
                 access,
                 form.get(f"mandatory.{name}") == "on",
-                int(position) if position.isdigit() else index,
+                int(position) if position.isascii() and position.isdigit() else index,
             )
         )
     if form.get("reset"):
