@@ -190,7 +190,9 @@ def test_a_create_whose_answers_were_lost_makes_one_contact_when_retried(
         "create", None, {"CustomerGuid": customer, "ContactFirstName": "Once"}, marker="m-77"
     )
     lost = connector.apply(CONTACTS, [op])[0]
-    assert not lost.ok and lost.transient and sandbox.stats.faults["drop"] == 6
+    # Before sending the create again, the connector looks for the contact (those reads
+    # are dropped too here): the run ends with a transient error, to be retried.
+    assert not lost.ok and lost.transient and sandbox.stats.faults["drop"] >= 6
     sandbox.set_faults(Faults())
     first = connector.apply(CONTACTS, [op])[0]
     second = connector.apply(CONTACTS, [op])[0]

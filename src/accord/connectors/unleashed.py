@@ -365,7 +365,20 @@ class UnleashedConnector:
                 )
             guid = self._new_guid(op)
             body = {"Guid": guid, **contact_body(op.values)}
-            answer = self.http.request("POST", f"/Customers/{customer}/Contacts", body=body)
+
+            def made_already() -> ApiResponse | None:
+                # Whether Unleashed keeps a contact's Guid on a repeated POST is not
+                # documented: look for the contact before sending it again.
+                found = self.http.get(f"/Customers/{customer}/Contacts")
+                items = found.body.get("Items", []) if isinstance(found.body, dict) else found.body
+                for item in items or []:
+                    if isinstance(item, dict) and str(item.get("Guid")) == guid:
+                        return ApiResponse(200, item)
+                return None
+
+            answer = self.http.request(
+                "POST", f"/Customers/{customer}/Contacts", body=body, took_effect=made_already
+            )
         else:
             try:
                 guid, customer = split_contact_key(str(op.key))

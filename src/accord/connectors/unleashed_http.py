@@ -141,7 +141,21 @@ class UnleashedHttp:
     def get(self, path: str, params: Params = ()) -> ApiResponse:
         return self.request("GET", path, params)
 
-    def request(self, method: str, path: str, params: Params = (), body: Any = None) -> ApiResponse:
+    def request(
+        self,
+        method: str,
+        path: str,
+        params: Params = (),
+        body: Any = None,
+        *,
+        took_effect: Callable[[], ApiResponse | None] | None = None,
+    ) -> ApiResponse:
+        """Send a request, retrying throttling, server errors and lost connections.
+
+        ``took_effect`` is for a request that is not safe to repeat (a create whose answer
+        may have been lost): before resending it after anything but a 429, it is asked
+        whether the earlier attempt was carried out, and its answer is used if so.
+        """
         query = encode_query(params)
         url = f"{self.base_url}{path}" + (f"?{query}" if query else "")
         headers = {"api-auth-signature": sign(query, self._api_key)}
@@ -162,6 +176,11 @@ class UnleashedHttp:
                 problem = f"{method} {path} answered HTTP {response.status_code}"
                 if response.status_code == 429:
                     wait = self._retry_after(response)
+            if took_effect is not None and wait is None:
+                done = took_effect()
+                if done is not None:
+                    self.retries += 1  # recovered by a read instead of a resend
+                    return done
             if attempt >= self.retry.max_retries:
                 raise TransientError(f"{problem}; gave up after {attempt + 1} attempts")
             attempt += 1
