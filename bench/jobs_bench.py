@@ -150,6 +150,14 @@ def measure(workers: int, jobs: int, pg_url: str, customers: int, contacts: int)
     return jobs / elapsed * 60
 
 
+def load_average() -> str:
+    """The machine's 1-minute load average: the figures mean little on a busy machine."""
+    try:
+        return Path("/proc/loadavg").read_text().split()[0]
+    except OSError:
+        return "unknown"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=120, help="timed jobs per worker count")
@@ -171,7 +179,8 @@ def main() -> None:
         base = figures[args.workers[0]]
         print(
             f"{count} worker(s): {figures[count]:7.1f} jobs/min"
-            f"  ratio to {args.workers[0]} worker(s): {figures[count] / base:.2f}",
+            f"  ratio to {args.workers[0]} worker(s): {figures[count] / base:.2f}"
+            f"  (load average {load_average()})",
             flush=True,
         )
 

@@ -77,6 +77,15 @@ def test_a_paused_link_is_never_due(hub: HubStore) -> None:
     assert len(_due(hub, settings, T0 + timedelta(hours=1), seen=None)) == 2
 
 
+def test_a_one_way_import_link_is_never_due_a_push(hub: HubStore) -> None:
+    for hours, push in enumerate(("15m", "immediate")):
+        settings = _settings(Schedule(push=push, pull="60m"))
+        erp = settings.systems["erp"]
+        settings.systems["erp"] = erp.model_copy(update={"sync": "import"})
+        at = T0 + timedelta(hours=hours)
+        assert _due(hub, settings, at, seen=None) == [("erp", ("sync", "pull"))]
+
+
 def test_s001_05_nightly_jobs_are_due_once_a_night_after_their_time(
     hub: HubStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:

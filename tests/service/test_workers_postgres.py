@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import json
 import os
-import re
 import signal
 from pathlib import Path
 
@@ -21,16 +21,19 @@ pytestmark = pytest.mark.postgres
 
 
 def _pid_running(log: str, system: str) -> int | None:
-    """The process that started a run of the system and has not finished it (per its log)."""
-    pattern = re.compile(
-        r'\{"system": "' + system + r'", "direction": "pull", (?:"run_id": \d+, )?'
-        r'(?:"status": "\w+", )?.*?"event": "run\.(start|finish)".*?"process": (\d+)'
-    )
+    """The process that started a pull of the system and has not finished it (per its log)."""
     state: dict[int, bool] = {}
     for line in log.splitlines():
-        match = pattern.search(line)
-        if match:
-            state[int(match.group(2))] = match.group(1) == "start"
+        try:
+            event = json.loads(line)
+        except ValueError:
+            continue  # a line cut short while the worker writes it
+        if (
+            event.get("system") == system
+            and event.get("direction") == "pull"
+            and event.get("event") in ("run.start", "run.finish", "run.failed")
+        ):
+            state[int(event["process"])] = event["event"] == "run.start"
     running = [pid for pid, started in state.items() if started]
     return running[0] if running else None
 

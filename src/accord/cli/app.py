@@ -127,7 +127,7 @@ def status(config: ConfigOption = DEFAULT_CONFIG) -> None:
                 s.sync + (" (paused)" if s.paused else ""),
                 f"push {s.schedule_push} / pull {s.schedule_pull}",
                 last,
-                schedule.next_runs(s.next_push, s.next_pull),
+                schedule.next_runs(s),
                 schedule.lag_text(s.lag_seconds, s.pending_changes),
                 s.linked,
                 s.open_conflicts,

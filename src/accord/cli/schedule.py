@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import signal
 import threading
 from pathlib import Path
@@ -12,8 +13,9 @@ import typer
 from rich.console import Console
 
 from accord import config as config_module
-from accord.config import DEFAULT_CONFIG
+from accord.config import DEFAULT_CONFIG, IMMEDIATE
 from accord.jobs import logs, state
+from accord.service.queries import SystemStatus
 from accord.service.systems import open_hub
 
 console = Console()
@@ -58,7 +60,7 @@ def scheduler(
     """
     from accord.jobs.inline import InlineScheduler
 
-    logs.configure()
+    logs.configure(stdlib_level=logging.WARNING)
     settings = config_module.load(config)
     stop = threading.Event()
 
@@ -81,12 +83,30 @@ def register(app: typer.Typer) -> None:
     app.command()(scheduler)
 
 
-def next_runs(push: str | None, pull: str | None) -> str:
-    """For `accord status`: when each direction runs next (times to the second)."""
-    parts = [
-        f"{name} {at[:19].replace('T', ' ')}" for name, at in (("push", push), ("pull", pull)) if at
-    ]
-    return " / ".join(parts) or "not scheduled"
+def next_runs(status: SystemStatus) -> str:
+    """For `accord status`: when each direction runs next (times to the second).
+
+    An immediate push runs on the next hub change, whatever time an earlier interval
+    schedule left behind; a paused link runs nothing until resumed; an import link never
+    pushes; a direction the scheduler has not looked at yet runs at its first check.
+    """
+    if status.sync == "off":
+        return "off"
+    if status.paused:
+        return "paused: nothing until resumed"
+    parts = []
+    if status.sync != "import":
+        parts.append(_next("push", status.schedule_push, status.next_push))
+    parts.append(_next("pull", status.schedule_pull, status.next_pull))
+    return " / ".join(parts)
+
+
+def _next(direction: str, every: str, at: str | None) -> str:
+    if every == IMMEDIATE:
+        return f"{direction} on hub change"
+    if at is None:
+        return f"{direction} at the scheduler's first check"
+    return f"{direction} {at[:19].replace('T', ' ')}"
 
 
 def lag_text(seconds: float | None, pending: int) -> str:

@@ -17,7 +17,9 @@ ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="configuratio
 
 def worker(
     config: ConfigOption = DEFAULT_CONFIG,
-    concurrency: Annotated[int, typer.Option(help="jobs this worker runs at once")] = 1,
+    concurrency: Annotated[
+        int, typer.Option(help="sync jobs this worker runs at once (the tick runs beside them)")
+    ] = 1,
     name: Annotated[str | None, typer.Option(help="worker name shown in logs")] = None,
     tick: Annotated[
         int, typer.Option(min=1, max=30, help="seconds between scheduling decisions")
@@ -29,6 +31,20 @@ def worker(
     metrics_port: Annotated[
         int, typer.Option(help="serve this worker's Prometheus metrics on this port (0: off)")
     ] = 0,
+    poll: Annotated[
+        float,
+        typer.Option(
+            help="seconds between queue checks when no notification comes (a job whose link"
+            " is busy waits at most this long after the link frees)"
+        ),
+    ] = 0.5,
+    grace: Annotated[
+        float,
+        typer.Option(
+            help="on SIGTERM, seconds a sync in progress may go on before it stops after its"
+            " current batch (0: at the end of the current batch)"
+        ),
+    ] = 0.0,
     setup_only: Annotated[
         bool, typer.Option("--setup-only", help="create or upgrade the schemas, then exit")
     ] = False,
@@ -37,12 +53,12 @@ def worker(
 
     Needs a PostgreSQL hub. Each worker sets up the schemas if needed, takes part in
     scheduling (one decision per tick across all workers), and stops gracefully on SIGTERM:
-    the job in progress finishes first.
+    a sync in progress stops after its current batch and goes back in the queue, where
+    another worker carries on from there; a nightly job in progress finishes first.
     """
-    from accord.jobs.worker import build_app, setup_schema
+    from accord.jobs.worker import WorkerOptions, build_app, run, setup_schema
 
-    logs.configure()
-    logging.basicConfig(level=logging.WARNING)
+    logs.configure(stdlib_level=logging.WARNING)
     settings = config_module.load(config)
     setup_schema(settings)
     if setup_only:
@@ -55,14 +71,8 @@ def worker(
         start_http_server(metrics_port, registry=metrics.REGISTRY)
     app, hub = build_app(settings, tick_seconds=tick, stalled_after=stalled_after)
     try:
-        with app.open():
-            app.run_worker(
-                concurrency=concurrency,
-                name=name,
-                update_heartbeat_interval=heartbeat,
-                stalled_worker_timeout=stalled_after,
-                fetch_job_polling_interval=1.0,
-            )
+        options = WorkerOptions(concurrency, name, heartbeat, stalled_after, poll, grace)
+        run(app, options)
     finally:
         hub.close()
 

@@ -27,35 +27,40 @@ def due_jobs(
     place at a time: the inline scheduler's loop, or the workers' periodic tick.
     ``seen=None``: no earlier look, so immediate links get a push to catch up.
     """
-    paused = state.paused_systems(conn)
+    known = state.Snapshot(conn)
+    paused = known.paused()
     newest = state.newest_seq(conn)
     due: list[tuple[str, Job]] = []
     for name, system in settings.systems.items():
         if system.sync == "off" or name in paused:
             continue
         schedule = system.schedule
-        for direction in ("pull", "push"):
+        # A one-way import never writes to the system: a push would open it for nothing.
+        pushes = system.sync != "import"
+        for direction in ("pull", "push") if pushes else ("pull",):
             every = getattr(schedule, direction)
             if every == IMMEDIATE:
                 continue
-            when = state.next_due(conn, name, direction)
+            when = known.next_due(name, direction)
             if when is None or now >= when:
                 due.append((name, ("sync", direction)))
                 state.set_next_due(conn, name, direction, now + parse_duration(every))
-        if schedule.push == IMMEDIATE and (seen is None or newest > seen):
+        if pushes and schedule.push == IMMEDIATE and (seen is None or newest > seen):
             due.append((name, ("sync", "push")))
-        due.extend((name, ("nightly", job)) for job in _nightly(conn, settings, name, now))
+        due.extend((name, ("nightly", job)) for job in _nightly(conn, known, settings, name, now))
     return due, newest
 
 
-def _nightly(conn: Connection, settings: Config, name: str, now: datetime) -> list[str]:
+def _nightly(
+    conn: Connection, known: state.Snapshot, settings: Config, name: str, now: datetime
+) -> list[str]:
     jobs = tasks.nightly_jobs(settings, name)
     if not jobs:
         return []
     hour, minute = (int(part) for part in settings.system(name).schedule.nightly.split(":"))
     moment = now.replace(hour=hour, minute=minute, second=0, microsecond=0)
     today = now.date().isoformat()
-    done = state.nightly_done(conn, name)
+    done = known.nightly_done(name)
     if done is None:
         # The first look: the first run is at the next occurrence of the time, not now.
         yesterday = (now - timedelta(days=1)).date().isoformat()

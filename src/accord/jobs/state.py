@@ -29,13 +29,6 @@ def set_paused(store: HubStore, system: str, paused: bool) -> None:
         bookkeeping.set_setting(conn, PAUSED + system, paused)
 
 
-def paused_systems(conn: Connection) -> set[str]:
-    rows = conn.execute(
-        select(settings.c.key, settings.c.value).where(settings.c.key.like(PAUSED + "%"))
-    )
-    return {row.key.removeprefix(PAUSED) for row in rows if row.value}
-
-
 def next_due(conn: Connection, system: str, direction: str) -> datetime | None:
     value = bookkeeping.get_setting(conn, f"{NEXT}{system}.{direction}")
     return from_iso(value) if value else None
@@ -53,6 +46,30 @@ def nightly_done(conn: Connection, system: str) -> str | None:
 
 def set_nightly_done(conn: Connection, system: str, day: str) -> None:
     bookkeeping.set_setting(conn, NIGHTLY_DONE + system, day)
+
+
+class Snapshot:
+    """Every link's scheduling keys, read in one query: the tick looks at every link each
+    time (every second or two), so it reads them at once rather than two or three per link."""
+
+    def __init__(self, conn: Connection) -> None:
+        rows = conn.execute(
+            select(settings.c.key, settings.c.value).where(settings.c.key.like("jobs.%"))
+        )
+        self._values = {str(row.key): row.value for row in rows}
+
+    def paused(self) -> set[str]:
+        return {
+            k.removeprefix(PAUSED) for k, v in self._values.items() if k.startswith(PAUSED) and v
+        }
+
+    def next_due(self, system: str, direction: str) -> datetime | None:
+        value = self._values.get(f"{NEXT}{system}.{direction}")
+        return from_iso(value) if value else None
+
+    def nightly_done(self, system: str) -> str | None:
+        value = self._values.get(NIGHTLY_DONE + system)
+        return str(value) if value else None
 
 
 def newest_seq(conn: Connection) -> int:

@@ -17,7 +17,7 @@ from accord.clock import Clock, SystemClock, to_iso
 from accord.config import Config
 from accord.engine import SyncContext, sync
 from accord.errors import AccordError
-from accord.jobs import metrics, state
+from accord.jobs import logs, metrics, state
 from accord.jobs.locks import hold_link
 from accord.presets import preset
 from accord.service.systems import open_system
@@ -76,9 +76,29 @@ def sync_link(
         if state.is_paused(conn, system):
             outcome.status = "paused"
             return _done(outcome)
-    with hold_link(store, system):
-        _run(settings, system, direction, store, stop, clock or SystemClock(), outcome)
+    with hold_link(store, system), logs.job_context(system=system, direction=direction):
+        try:
+            _run(settings, system, direction, store, stop, clock or SystemClock(), outcome)
+        except Exception as exc:
+            if outcome.run_id is None:  # failed before its run began (opening the system)
+                log.error("job.failed", error=str(exc))
+            raise
     return _done(outcome)
+
+
+class _LoggedRunContext(SyncContext):
+    """Binds the run id to the log context as soon as the engine opens the run row.
+
+    The engine assigns ``run_id`` right after writing the row, before the first batch; so
+    the run's first line (``run.start``) and every later one carry it, with no change to
+    the engine.
+    """
+
+    def __setattr__(self, name: str, value: object) -> None:
+        super().__setattr__(name, value)
+        if name == "run_id" and isinstance(value, int):
+            logs.bind_run(value)
+            log.info("run.start")
 
 
 def _run(
@@ -92,7 +112,7 @@ def _run(
 ) -> None:
     connector, profile = open_system(settings, system, clock)
     read: dict[str, int] = {}
-    ctx = SyncContext(
+    ctx = _LoggedRunContext(
         store, connector, profile, system, clock, batch_size=settings.system(system).batch_size
     )
 
@@ -104,8 +124,6 @@ def _run(
             raise RunStoppedError("stopped for shutdown after a completed batch", system=system)
 
     ctx.progress = between_batches
-    bound = log.bind(system=system, direction=direction)
-    bound.info("run.start")
     try:
         sync(ctx, pull=direction != "push", push=direction != "pull")
     except RunStoppedError as exc:
@@ -114,13 +132,13 @@ def _run(
     except Exception as exc:
         outcome.status, outcome.message = "failed", str(exc)
         _observe(outcome, ctx, read, connector)
-        bound.error("run.failed", run_id=ctx.run_id, error=str(exc))
+        log.error("run.failed", error=str(exc))
         raise
     finally:
         outcome.run_id = ctx.run_id
         connector.close()
     _observe(outcome, ctx, read, connector)
-    bound.info("run.finish", run_id=ctx.run_id, status=outcome.status, **outcome.counts)
+    log.info("run.finish", status=outcome.status, **outcome.counts)
 
 
 def _mark_stopped(store: HubStore, ctx: SyncContext, clock: Clock, message: str) -> None:
@@ -172,16 +190,15 @@ def run_nightly(settings: Config, system: str, job: str, *, store: HubStore) -> 
     if job not in jobs:
         known = ", ".join(jobs) or "none"
         raise AccordError(f"no nightly job {job!r} (known: {known})", system=system)
-    bound = log.bind(system=system, job=job)
-    with hold_link(store, system):
+    with hold_link(store, system), logs.job_context(system=system, job=job):
         try:
             said = jobs[job](settings, system)
         except Exception as exc:
             metrics.NIGHTLY.labels(system, job, "failed").inc()
-            bound.error("nightly.failed", error=str(exc))
+            log.error("nightly.failed", error=str(exc))
             raise
-    metrics.NIGHTLY.labels(system, job, "ok").inc()
-    bound.info("nightly.finish", result=said)
+        metrics.NIGHTLY.labels(system, job, "ok").inc()
+        log.info("nightly.finish", result=said)
     return said
 
 

@@ -11,19 +11,30 @@
   tick's own lock keeps two ticks from overlapping: the scheduling decision is made in one
   place at a time, however many workers run. The tick defers what is due, and puts the
   jobs of workers that stopped sending heartbeats (killed, machine lost) back in the queue
-  so another worker retries them.
+  so another worker retries them. Each worker process runs ticks in a Procrastinate
+  worker of its own, beside the sync jobs' (``run_workers``).
+- Shutdown (SIGTERM): the worker takes no new job and asks the sync job in hand to stop
+  after its current batch (each batch is committed whole); the run is closed as
+  "stopped" and the job goes straight back in the queue (unless the same job already
+  waits there), so another worker (or this one, restarted) carries on from the link's
+  cursors. A nightly job in hand finishes first.
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import signal
 import threading
+from dataclasses import dataclass
 from typing import Any
 
 import procrastinate
 import structlog
-from procrastinate.exceptions import AlreadyEnqueued, UniqueViolation
+from procrastinate.exceptions import AlreadyEnqueued, JobAborted, UniqueViolation
+from procrastinate.jobs import Job
+from procrastinate.retry import RetryDecision
+from procrastinate.worker import Worker
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
@@ -53,6 +64,20 @@ def conninfo(hub_url: str) -> str:
             " postgresql:// URL; with SQLite, run `accord serve` (one process) instead"
         )
     return url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+class StoppedForShutdownError(JobAborted):
+    """The worker is shutting down and the run stopped after a committed batch."""
+
+
+class _Retry(procrastinate.RetryStrategy):
+    """Failures back off exponentially up to ``max_attempts``; a job stopped by a shutdown
+    goes back in the queue at once and always (it did not fail, it was interrupted)."""
+
+    def get_retry_decision(self, *, exception: BaseException, job: Job) -> RetryDecision | None:
+        if isinstance(exception, StoppedForShutdownError):
+            return RetryDecision(retry_in={"seconds": 0})
+        return super().get_retry_decision(exception=exception, job=job)
 
 
 class _Hub:
@@ -91,12 +116,22 @@ def build_app(
         periodic_defaults={"max_delay": max(30.0, tick_seconds * 5.0)},
     )
     hub = _Hub(hub_url)
-    retry = procrastinate.RetryStrategy(max_attempts=max_attempts, exponential_wait=2)
+    retry = _Retry(max_attempts=max_attempts, exponential_wait=2)
 
-    @app.task(name=SYNC_TASK, queue=SYNC_QUEUE, retry=retry)
-    def sync_link(system: str, direction: str) -> dict[str, Any]:
+    @app.task(name=SYNC_TASK, queue=SYNC_QUEUE, retry=retry, pass_context=True)
+    def sync_link(context: procrastinate.JobContext, system: str, direction: str) -> dict[str, Any]:
         chosen = tasks.as_direction(direction, system)
-        outcome = tasks.sync_link(settings, system, chosen, store=hub.get())
+        # should_abort turns true when the worker shuts down (or the job is aborted by
+        # hand): the run then stops between two batches.
+        outcome = tasks.sync_link(
+            settings, system, chosen, store=hub.get(), stop=context.should_abort
+        )
+        if outcome.status == "stopped":
+            if _twin_waits(hub.get(), context.job.queueing_lock):
+                # The same job already waits in the queue (queued while this one ran): it
+                # carries on from the cursors, and a retry could not take its place.
+                return {"status": outcome.status, "run_id": outcome.run_id}
+            raise StoppedForShutdownError(f"run {outcome.run_id} of {system} stopped")
         return {"status": outcome.status, "run_id": outcome.run_id}
 
     @app.task(name=NIGHTLY_TASK, queue=SYNC_QUEUE, retry=retry)
@@ -106,10 +141,87 @@ def build_app(
     @app.periodic(cron=f"* * * * * */{tick_seconds}", periodic_id="schedule")
     @app.task(name=TICK_TASK, queue=TICK_QUEUE, lock="accord.tick", priority=10)
     async def tick(timestamp: int) -> None:
-        await defer_due(app, settings, hub.get())
-        await retry_stalled(app, stalled_after)
+        work = asyncio.ensure_future(_tick(app, settings, hub.get(), stalled_after))
+        try:
+            await asyncio.shield(work)
+        except asyncio.CancelledError:
+            # Shutdown cancels async jobs; a decision half acted on would skip runs (their
+            # next-due times moved on but the jobs were never queued), so finish it first.
+            await work
+            raise
 
     return app, hub
+
+
+@dataclass
+class WorkerOptions:
+    concurrency: int = 1
+    name: str | None = None
+    heartbeat: float = 10.0
+    stalled_after: float = 30.0
+    poll: float = 0.5  # seconds between queue polls when notifications bring nothing
+    grace: float = 0.0  # on SIGTERM, seconds a sync may go on before stopping at a batch end
+
+
+def run(app: procrastinate.App, options: WorkerOptions) -> None:
+    """`accord worker`'s foreground loop (see ``run_workers``)."""
+
+    async def main() -> None:
+        async with app.open_async():
+            await run_workers(app, options)
+
+    asyncio.run(main())
+
+
+async def run_workers(app: procrastinate.App, options: WorkerOptions) -> None:
+    """Run the sync jobs and, beside them, the scheduling tick, until SIGTERM or SIGINT.
+
+    The tick has a worker (one job at a time) of its own: were it queued with the syncs,
+    it would wait for a free slot whenever every slot runs a long sync, and while it ran it
+    would keep a sync waiting. Both stop on the first signal; a second one ends the process.
+    """
+    common: dict[str, Any] = {
+        "install_signal_handlers": False,
+        "update_heartbeat_interval": options.heartbeat,
+        "stalled_worker_timeout": options.stalled_after,
+        "fetch_job_polling_interval": options.poll,
+    }
+    syncs = Worker(
+        app,
+        queues=[SYNC_QUEUE],
+        name=options.name,
+        concurrency=options.concurrency,
+        shutdown_graceful_timeout=options.grace,
+        **common,
+    )
+    # A tick in progress finishes (it is short): half a decision would skip runs.
+    ticks = Worker(app, queues=[TICK_QUEUE], name=f"{options.name or 'worker'}-schedule", **common)
+    loop = asyncio.get_running_loop()
+
+    def stop() -> None:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
+        log.info("worker.stopping")
+        syncs.stop()  # type: ignore[no-untyped-call]
+        ticks.stop()  # type: ignore[no-untyped-call]
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop)
+    try:
+        await asyncio.gather(
+            syncs.run(),  # type: ignore[no-untyped-call]
+            ticks.run(),  # type: ignore[no-untyped-call]
+        )
+    finally:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
+
+
+async def _tick(
+    app: procrastinate.App, settings: Config, store: HubStore, stalled_after: float
+) -> None:
+    await defer_due(app, settings, store)
+    await retry_stalled(app, stalled_after)
 
 
 async def defer_due(app: procrastinate.App, settings: Config, store: HubStore) -> int:
@@ -136,6 +248,17 @@ async def defer_due(app: procrastinate.App, settings: Config, store: HubStore) -
         except AlreadyEnqueued:
             pass  # the same job already waits in the queue: coalesced
     return queued
+
+
+def _twin_waits(store: HubStore, queueing_lock: str | None) -> bool:
+    if queueing_lock is None:
+        return False
+    with store.transaction() as conn:
+        found = conn.execute(
+            text("SELECT 1 FROM procrastinate_jobs WHERE queueing_lock = :q AND status = 'todo'"),
+            {"q": queueing_lock},
+        ).first()
+    return found is not None
 
 
 async def retry_stalled(app: procrastinate.App, stalled_after: float) -> None:
