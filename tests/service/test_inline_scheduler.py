@@ -217,3 +217,25 @@ def test_a_failed_run_is_retried_with_backoff_not_after_a_whole_interval(
         assert scheduler.stop(30)
         store.close()
     assert count_runs(store, "erp", "ok") >= 1
+
+
+def test_a_system_switched_on_while_the_service_runs_gets_synced(tmp_path: Path) -> None:
+    first = exo_link(tmp_path, "erp", push="1s", pull="1h")
+    later = exo_link(tmp_path, "erp2", push="1s", pull="1h", owns_codes=False)
+    settings = write_config(tmp_path / "accord.toml", f"sqlite:///{tmp_path / 'hub.db'}", [first])
+    store = open_hub(settings)
+    scheduler = InlineScheduler(settings, store=store, poll=0.1)
+    scheduler.start()
+    try:
+        wait_for(lambda: count_runs(store, "erp", "ok") >= 1, 30, "a run of erp")
+        # An admin enables a second system in the settings: the running service picks it up.
+        enabled = write_config(
+            tmp_path / "accord.toml", f"sqlite:///{tmp_path / 'hub.db'}", [first, later]
+        )
+        settings.systems["erp2"] = enabled.systems["erp2"]
+        wait_for(lambda: count_runs(store, "erp2", "ok") >= 1, 30, "a run of erp2")
+        before = count_runs(store, "erp", "ok")
+        wait_for(lambda: count_runs(store, "erp", "ok") > before, 30, "erp still running")
+    finally:
+        assert scheduler.stop(30)
+        store.close()

@@ -48,6 +48,7 @@ class InlineScheduler:
         self.history: deque[tasks.JobOutcome] = deque(maxlen=1000)
         self._stopping = threading.Event()
         self._runners: dict[str, _LinkRunner] = {}
+        self._runners_guard = threading.Lock()
         self._loop: threading.Thread | None = None
         self.retry_base = retry_base
         self._failures: dict[tuple[str, Job], int] = {}
@@ -62,9 +63,7 @@ class InlineScheduler:
         if self._loop is not None:
             return
         for name in self.systems:
-            runner = _LinkRunner(self, name)
-            self._runners[name] = runner
-            runner.start()
+            self._runner(name)
         self._loop = threading.Thread(target=self._run_loop, name="accord-scheduler", daemon=True)
         self._loop.start()
         log.info("scheduler.start", systems=self.systems)
@@ -90,7 +89,16 @@ class InlineScheduler:
 
     def request(self, system: str, job: Job) -> None:
         """Queue a job for a link now (coalesced with the same job already waiting)."""
-        self._runners[system].request(job)
+        self._runner(system).request(job)
+
+    def _runner(self, system: str) -> _LinkRunner:
+        # A system switched on in the settings while the service runs gets its runner then.
+        with self._runners_guard:
+            runner = self._runners.get(system)
+            if runner is None:
+                runner = self._runners[system] = _LinkRunner(self, system)
+                runner.start()
+            return runner
 
     # -- deciding what is due ------------------------------------------------------------
     def _run_loop(self) -> None:
@@ -106,7 +114,10 @@ class InlineScheduler:
         with self.store.transaction() as conn:
             jobs, newest = due.due_jobs(conn, self.settings, self.clock.now(), seen)
         for system, job in [*jobs, *self._due_retries()]:
-            self.request(system, job)
+            try:
+                self.request(system, job)
+            except Exception as exc:  # one link's trouble must not drop the others' jobs
+                log.error("scheduler.request_failed", system=system, error=str(exc))
         return newest
 
     # -- running -------------------------------------------------------------------------
