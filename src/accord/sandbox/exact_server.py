@@ -12,6 +12,7 @@ Lifetimes, limits and windows are settings so tests run in seconds.
 
 from __future__ import annotations
 
+import hmac
 import html
 import secrets
 import threading
@@ -254,7 +255,9 @@ class ExactSandboxApp:
     async def token(self, request: Request) -> StarletteResponse:
         form = {k: str(v) for k, v in (await request.form()).items()}
         client_id, client_secret = form.get("client_id"), form.get("client_secret")
-        if (client_id, client_secret) != (self.settings.client_id, self.settings.client_secret):
+        if client_id != self.settings.client_id or not hmac.compare_digest(
+            (client_secret or "").encode(), self.settings.client_secret.encode()
+        ):
             return JSONResponse(
                 {"error": "invalid_client", "error_description": "Unknown client"}, 400
             )
