@@ -190,6 +190,16 @@ def test_s002_06_ar_account_type_credit_limit_and_credit_history(web: WebWorld) 
     with pytest.raises(ValidationError, match="credit limit") as over:
         customers.add_credit_entry(web.store, customer_id, kind="charge", amount_cents=6000)
     assert over.value.field == "credit_limit"
+    # A client retrying a charge after a lost answer sends the same reference: charged once.
+    again = customers.add_credit_entry(
+        web.store, customer_id, kind="charge", amount_cents=8000, reference="INV-1", clock=web.clock
+    )
+    assert again == customers.credit_history(web.store, customer_id)[0][-1].id
+    with pytest.raises(ValidationError, match="INV-1") as reused:
+        customers.add_credit_entry(
+            web.store, customer_id, kind="charge", amount_cents=100, reference="INV-1"
+        )
+    assert reused.value.field == "reference"
     rows, balance = customers.credit_history(web.store, customer_id)
     assert balance == 4500 and sorted(r.kind for r in rows) == ["adjustment", "charge", "payment"]
     browser, _ = web.browser("viewer")

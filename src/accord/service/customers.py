@@ -654,14 +654,35 @@ def add_credit_entry(
         if kind == "charge"
         else amount_cents
     )
-    _, balance = credit_history(store, record_id)
     limit = customer.data.get("credit_limit")
-    if kind == "charge" and limit is not None and balance + signed > round(float(limit) * 100):
-        raise _fail(
-            f"the charge would exceed the credit limit of {limit}", record_id, "credit_limit"
-        )
     at = to_iso((clock or SystemClock()).now())
     with store.transaction() as conn:
+        # One writer per customer at a time (the row lock on PostgreSQL; SQLite serialises
+        # writers): the balance checked against the limit is the balance charged.
+        conn.execute(select(records.c.id).where(records.c.id == record_id).with_for_update())
+        if reference:
+            # A client retrying after a lost answer sends the same reference: once only.
+            earlier = conn.execute(
+                select(credit_entries).where(
+                    credit_entries.c.record_id == record_id,
+                    credit_entries.c.reference == reference,
+                )
+            ).first()
+            if earlier is not None:
+                if (earlier.kind, earlier.amount_cents) != (kind, signed):
+                    raise _fail(
+                        f"reference {reference} was used for another entry", record_id, "reference"
+                    )
+                return int(earlier.id)
+        balance = conn.execute(
+            select(func.coalesce(func.sum(credit_entries.c.amount_cents), 0)).where(
+                credit_entries.c.record_id == record_id
+            )
+        ).scalar_one()
+        if kind == "charge" and limit is not None and balance + signed > round(float(limit) * 100):
+            raise _fail(
+                f"the charge would exceed the credit limit of {limit}", record_id, "credit_limit"
+            )
         return int(
             conn.execute(
                 insert(credit_entries)
