@@ -129,3 +129,11 @@ def test_a_saved_configuration_keeps_every_setting_and_always_loads_again(tmp_pa
     assert loaded.schedule == Schedule(push="immediate", pull="30m", nightly="03:30")
     assert loaded.options == {"address_sync": False, "regions": ["NZ", "AU"], "limits": {"rpm": 60}}
     assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_the_demo_runs_end_to_end_and_explains_itself(tmp_path: Path) -> None:
+    result = accord(tmp_path, "demo", "--customers", "60", "--contacts", "150")
+    assert result.returncode == 0, result.stderr
+    for heading in ("1. A sandbox ERP", "2. Dry run", "3. First sync", "done in"):
+        assert heading in result.stdout, heading
+    assert (tmp_path / ".accord" / "demo" / "hub.db").exists()
