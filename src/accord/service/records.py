@@ -8,8 +8,9 @@ from accord.clock import Clock, SystemClock, to_iso
 from accord.errors import AccordError, ValidationError
 from accord.model.entities import entity_spec
 from accord.model.normalise import normalise_value
+from accord.service import hub_writes
 from accord.store import HubStore, records
-from accord.store.types import ALL_FIELDS, RecordWrite
+from accord.store.types import RecordWrite
 
 HUB = "hub"
 
@@ -35,24 +36,11 @@ def create_record(
     clock: Clock | None = None,
     region: str = "NZ",
 ) -> int:
-    clean = {k: v for k, v in _normalised(entity, data, region).items() if v is not None}
-    clean.setdefault("active", True)
     at = to_iso((clock or SystemClock()).now())
     with store.transaction() as conn:
-        (record_id,) = records.new_ids(conn, 1)
-        write = RecordWrite(
-            record_id,
-            entity,
-            "create",
-            {name: [None, value] for name, value in clean.items()},
-            HUB,
-            at,
-            clean,
-            {ALL_FIELDS: [HUB, None, at]},
-            actor=actor,
+        return hub_writes.create(
+            conn, entity, _normalised(entity, data, region), actor=actor, at=at
         )
-        records.apply_writes(conn, [write], None, at)
-    return record_id
 
 
 def edit_record(
