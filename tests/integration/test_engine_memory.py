@@ -172,3 +172,24 @@ def test_push_after_pull_reads_again_only_what_the_pull_left_to_send(
     assert system.get("person", "1")["title"] == "Hub title"  # type: ignore[index]
     assert read == [_hub_person(store)]
     assert run_sync(store, system, profile, clock).writes == 0
+
+
+def test_a_run_collects_cyclic_garbage_less_often_and_restores_the_setting(
+    store: HubStore, clock: ManualClock
+) -> None:
+    import gc
+
+    seen: list[tuple[int, int, int]] = []
+
+    class Watching(MemoryConnector):
+        def read_changes(self, entity: str, cursor: str | None, batch_size: int) -> Any:
+            seen.append(gc.get_threshold())
+            return super().read_changes(entity, cursor, batch_size)
+
+    before = gc.get_threshold()
+    system = Watching("crm", clock=clock)
+    system.put("company", None, {"code": "A1", "name": "Acme", "active": True})
+    run_sync(store, system, memory_profile(), clock)
+    run_sync(store, system, memory_profile(), clock, dry_run=True)
+    assert seen and all(threshold[0] >= 50_000 for threshold in seen)
+    assert gc.get_threshold() == before

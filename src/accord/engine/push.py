@@ -172,12 +172,9 @@ class Push:
         for problem in invalid:
             problems.append((problem.field or "", str(problem.message)))
             sendable.pop(problem.field or "", None)
-        sent = {name: canonical[name] for name in sendable if self._maps_out(name, creating)}
+        mapped = self.emap.sent(creating=creating)
+        sent = {name: canonical[name] for name in sendable if name in mapped}
         return native, sent, problems
-
-    def _maps_out(self, name: str, creating: bool) -> bool:
-        item = self.emap.field(name)
-        return item is not None and item.outbound and (creating or not item.only_on_create)
 
     def _create(
         self,

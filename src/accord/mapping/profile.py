@@ -7,7 +7,9 @@ too, per entity, because they are part of how one system relates to the hub.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, Literal
 
 from accord.errors import ConfigError, ValidationError
@@ -83,7 +85,12 @@ class EntityMap:
             seen.add(item.canonical)
         self._spec = spec
         self._by_canonical = {f.canonical: f for f in self.fields}
-        refs = self.ref_fields
+        refs: dict[str, str] = {}
+        for item in self.fields:
+            kind = spec.spec_for(item.canonical)
+            if kind.kind == "ref" and kind.ref_entity:
+                refs[item.canonical] = kind.ref_entity
+        self._refs = refs
         # The profile compiled once: (native, canonical, converter, field spec or None for
         # a reference). inbound() runs for every record read.
         self._inbound_plan = [
@@ -96,6 +103,16 @@ class EntityMap:
             for f in self.fields
             if f.inbound
         ]
+        # canonical -> (native, converter, max length, only on create), for outbound().
+        self._outbound_plan = {
+            f.canonical: (f.native, transform(f.transform)[1], f.max_length, f.only_on_create)
+            for f in self.fields
+            if f.outbound
+        }
+        self._sent_on_create = frozenset(self._outbound_plan)
+        self._sent_on_update = frozenset(
+            name for name, plan in self._outbound_plan.items() if not plan[3]
+        )
 
     @property
     def inbound_fields(self) -> list[FieldMap]:
@@ -106,14 +123,13 @@ class EntityMap:
         return [f for f in self.fields if f.outbound]
 
     @property
-    def ref_fields(self) -> dict[str, str]:
+    def ref_fields(self) -> Mapping[str, str]:
         """Canonical reference fields -> the entity they point at."""
-        refs: dict[str, str] = {}
-        for item in self.fields:
-            spec = self._spec.spec_for(item.canonical)
-            if spec.kind == "ref" and spec.ref_entity:
-                refs[item.canonical] = spec.ref_entity
-        return refs
+        return MappingProxyType(self._refs)
+
+    def sent(self, *, creating: bool) -> frozenset[str]:
+        """The canonical fields a create (or an update) may send to the system."""
+        return self._sent_on_create if creating else self._sent_on_update
 
     def field(self, canonical: str) -> FieldMap | None:
         return self._by_canonical.get(canonical)
@@ -151,25 +167,24 @@ class EntityMap:
         """Canonical values -> native values; a value the system cannot hold is reported."""
         values: dict[str, Any] = {}
         problems: list[ValidationError] = []
+        plan = self._outbound_plan
         for name, value in canonical.items():
-            item = self._by_canonical.get(name)
-            if item is None or not item.outbound or (item.only_on_create and not creating):
+            step = plan.get(name)
+            if step is None:
                 continue
-            native = transform(item.transform)[1](value)
-            if (
-                item.max_length is not None
-                and isinstance(native, str)
-                and len(native) > item.max_length
-            ):
+            native_name, convert, max_length, create_only = step
+            if create_only and not creating:
+                continue
+            native = convert(value)
+            if max_length is not None and isinstance(native, str) and len(native) > max_length:
                 problems.append(
                     ValidationError(
-                        f"{item.native} holds at most {item.max_length} characters,"
-                        f" got {len(native)}",
+                        f"{native_name} holds at most {max_length} characters, got {len(native)}",
                         field=name,
                     )
                 )
                 continue
-            values[item.native] = native
+            values[native_name] = native
         return values, problems
 
 
