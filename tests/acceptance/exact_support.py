@@ -173,6 +173,11 @@ class AccountsAsThings:
     def count(self, entity: str) -> int:
         return self.inner.count("accounts")
 
+    def note_writes(
+        self, entity: str, cursor: str | None, results: Sequence[OperationResult]
+    ) -> str | None:
+        return cursor  # reads return our own writes; the engine knows them by version
+
     def apply(self, entity: str, operations: Sequence[Operation]) -> list[OperationResult]:
         results = self.inner.apply("accounts", [self._operation(op) for op in operations])
         ours = {theirs: name for name, theirs in self.FIELDS.items()}

@@ -149,3 +149,115 @@ def test_rows_stamped_by_a_clock_minutes_behind_are_not_missed(
     # Re-read rows inside the overlap window are recognised and cost no writes.
     assert run_sync(sqlite_store, connector, PROFILE, ours).writes == 0
     connector.close()
+
+
+class _CountingConnector(SqlConnector):
+    """Counts the records reads hand to the engine."""
+
+    records_read = 0
+
+    def read_changes(self, entity: str, cursor: str | None, batch_size: int) -> Iterator[Any]:
+        for batch in super().read_changes(entity, cursor, batch_size):
+            self.records_read += len(batch.records)
+            yield batch
+
+
+def _source_with_companies(tmp_path: Path, count: int) -> Engine:
+    engine = make_engine(f"sqlite:///{tmp_path / 'source.db'}")
+    metadata = MetaData()
+    table = Table(
+        "COMPANIES",
+        metadata,
+        Column("ID", Integer, primary_key=True, autoincrement=True),
+        Column("CODE", String(20)),
+        Column("NAME", String(60)),
+        Column("ACTIVE", CHAR(1)),
+        Column("MODIFIED", DateTime, index=True),
+    )
+    metadata.create_all(engine)
+    with engine.begin() as conn:
+        conn.execute(
+            insert(table),
+            [
+                {"CODE": f"C{i}", "NAME": f"Company {i}", "ACTIVE": "Y"}
+                | {"MODIFIED": datetime(2026, 5, 1, 8, 0, 0)}
+                for i in range(count)
+            ],
+        )
+    return engine
+
+
+def _hub_name(store: HubStore, system: str, key: str) -> Any:
+    from accord.store import records
+
+    with store.transaction() as conn:
+        hub_id = links.by_external(conn, system, "company", [key])[key].hub_id
+        record = records.get(conn, hub_id)
+    assert record is not None
+    return record.data["name"]
+
+
+def test_our_own_writes_are_not_read_back_but_an_edit_after_them_is(
+    sqlite_store: HubStore, system: tuple[Engine, Table], tmp_path: Path
+) -> None:
+    engine, table = system
+    # A clock with sub-millisecond digits, as the wall clock has: our stamps are ours alone.
+    clock = ManualClock(
+        start=datetime(2026, 5, 1, 9, 0, 0, 123457, tzinfo=UTC),
+        step=timedelta(microseconds=1001),
+    )
+    source = SqlConnector(
+        "erp1", "sqlite://", [SPEC], clock, engine=_source_with_companies(tmp_path, 250)
+    )
+    target = _CountingConnector("erp2", "sqlite://", [SPEC], clock, engine=engine)
+    run_sync(sqlite_store, source, PROFILE, clock, batch_size=100)
+    run_sync(sqlite_store, target, PROFILE, clock, batch_size=100)  # creates all 250 in erp2
+    with engine.begin() as conn:
+        assert len(conn.execute(table.select()).fetchall()) == 250
+    target.records_read = 0
+
+    plan = run_sync(sqlite_store, target, PROFILE, clock, batch_size=100)
+    assert target.records_read == 0  # all 250 rows are as our push left them
+    assert plan.writes == 0
+
+    # Somebody edits one of them a minute later, by a clock 30 seconds behind ours.
+    clock.advance(timedelta(minutes=1))
+    with engine.begin() as conn:
+        conn.execute(
+            update(table)
+            .where(table.c["CODE"] == "C7")
+            .values(NAME="Edited in erp2", MODIFIED=datetime(2026, 5, 1, 9, 0, 30, 250001))
+        )
+        key = str(conn.execute(table.select().where(table.c["CODE"] == "C7")).one().ID)
+    run_sync(sqlite_store, target, PROFILE, clock, batch_size=100)
+    assert target.records_read == 1
+    assert _hub_name(sqlite_store, "erp2", key) == "Edited in erp2"
+    source.close()
+    target.close()
+
+
+def test_on_a_coarse_clock_an_edit_in_the_same_tick_as_our_write_is_still_read(
+    sqlite_store: HubStore, system: tuple[Engine, Table], tmp_path: Path
+) -> None:
+    engine, table = system
+    clock = ManualClock(start=datetime(2026, 5, 1, 9, 0, 0, tzinfo=UTC))  # whole seconds
+    source = SqlConnector(
+        "erp1", "sqlite://", [SPEC], clock, engine=_source_with_companies(tmp_path, 30)
+    )
+    target = _CountingConnector("erp2", "sqlite://", [SPEC], clock, engine=engine)
+    run_sync(sqlite_store, source, PROFILE, clock)
+    run_sync(sqlite_store, target, PROFILE, clock)
+    # An edit stamped in the very tick of our write: only the values tell it apart.
+    with engine.begin() as conn:
+        conn.execute(
+            update(table)
+            .where(table.c["CODE"] == "C3")
+            .values(NAME="Same tick", MODIFIED=datetime(2026, 5, 1, 9, 0, 0))
+        )
+        key = str(conn.execute(table.select().where(table.c["CODE"] == "C3")).one().ID)
+    target.records_read = 0
+    run_sync(sqlite_store, target, PROFILE, clock)
+    assert target.records_read == 30  # nothing is skipped on the strength of a coarse stamp
+    assert _hub_name(sqlite_store, "erp2", key) == "Same tick"
+    source.close()
+    target.close()

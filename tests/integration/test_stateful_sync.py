@@ -161,7 +161,9 @@ class SyncMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.dir = Path(tempfile.mkdtemp())
-        self.clock = ManualClock(step=timedelta(milliseconds=1))
+        # Readings a little over a millisecond apart: stamps with sub-millisecond digits,
+        # as the wall clock gives, so reads may leave our own writes out (``note_writes``).
+        self.clock = ManualClock(step=timedelta(microseconds=1001))
         shutil.copy(_hub_template(), self.dir / "hub.db")
         self.store = HubStore(f"sqlite:///{self.dir / 'hub.db'}", create=False)
         self.profile = _profile(self.rule_kind)

@@ -95,4 +95,15 @@ class Connector(Protocol):
         """Apply a batch; one result per operation, in order. One bad record fails alone."""
         ...
 
+    def note_writes(
+        self, entity: str, cursor: str | None, results: Sequence[OperationResult]
+    ) -> str | None:
+        """The pull cursor, told of our own writes (``apply``'s results that were kept).
+
+        A connector that can later tell those rows apart, as long as nobody changed them,
+        folds that into the cursor so ``read_changes`` may leave them out rather than
+        return them for the engine to recognise. Returning ``cursor`` is always correct.
+        """
+        ...
+
     def close(self) -> None: ...

@@ -226,6 +226,11 @@ class ExactConnector:
         answer = self.api.request("GET", self.api.url(RESOURCES[entity].path + "/$count"))
         return int(str(answer).strip())
 
+    def note_writes(
+        self, entity: str, cursor: str | None, results: Sequence[OperationResult]
+    ) -> str | None:
+        return cursor  # reads return our own writes; the engine knows them by version
+
     def apply(self, entity: str, operations: Sequence[Operation]) -> list[OperationResult]:
         resource = RESOURCES[entity]
         results: list[OperationResult] = []

@@ -105,6 +105,11 @@ class MemoryConnector:
     def count(self, entity: str) -> int:
         return len(self.tables[entity].rows)
 
+    def note_writes(
+        self, entity: str, cursor: str | None, results: Sequence[OperationResult]
+    ) -> str | None:
+        return cursor  # reads return our own writes; the engine knows them by version
+
     def apply(self, entity: str, operations: Sequence[Operation]) -> list[OperationResult]:
         self.calls.append(f"apply {entity} {len(operations)}")
         return [self._apply_one(entity, op) for op in operations]

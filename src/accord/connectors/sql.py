@@ -6,7 +6,12 @@ names. Change detection, per table:
 * ``modified``: keyset pages ordered by (modified, key). A later read starts
   ``overlap_seconds`` before the cursor, because rows committed late or stamped by a clock
   minutes behind would otherwise be skipped; the engine drops the re-read rows, whose
-  versions it already holds. An index on (modified, key) keeps each page cheap.
+  versions it already holds. An index on (modified, key) keeps each page cheap. Rows we
+  write ourselves are stamped once per batch; the cursor carries those stamps
+  (``note_writes``), so the next read leaves such rows out without building their
+  records, unless somebody changed them since (which changes the stamp). Only stamps
+  with sub-millisecond digits are used that way: on a coarse clock, somebody's edit in the
+  same tick could carry our stamp, and only the version's hash tells it apart.
 * ``rowversion``: keyset pages ordered by (rowversion, key), no overlap.
 * neither: every read scans the whole table in key order and the engine compares hashes,
   so this costs a full table read per run; use it for small tables only.
@@ -21,6 +26,7 @@ every batch of creates looks its markers up. Only SQLAlchemy Core is used.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -46,7 +52,7 @@ from sqlalchemy import (
 )
 from sqlalchemy import exc as sa_exc
 
-from accord.clock import Clock, SystemClock, as_utc, from_iso
+from accord.clock import Clock, SystemClock, as_utc, from_iso, to_iso
 from accord.connectors.base import (
     Capabilities,
     ChangeBatch,
@@ -63,6 +69,7 @@ from accord.connectors.sql_tables import (
     Shape,
     TableSpec,
     coerce,
+    own_stamp,
     reflect,
 )
 from accord.errors import ConfigError, ConnectorError, PermanentError, TransientError
@@ -73,6 +80,9 @@ __all__ = ["FULL_SCAN", "FanOut", "SqlConnector", "TableSpec"]
 FULL_SCAN = "full-scan"  # the cursor after a hash-mode scan: something for the engine to store
 IN_CHUNK = 500  # keys per IN list; well under every driver's parameter limit
 KEY_PAGE = 5000
+# Own-write stamps a cursor keeps at most (one per written batch; dropping some is safe:
+# those rows are read again and recognised by their versions).
+MAX_OWN = 2000
 # Names of the bound key values in the WHERE of an UPDATE whose SET takes the column names.
 WHERE_KEY, WHERE_PARENT = "accord_where_key", "accord_where_parent"
 
@@ -139,9 +149,66 @@ class SqlConnector:
                 records = [shape.record(row) for row in rows]
             yield ChangeBatch(records or [], FULL_SCAN)
             return
+        state = shape.parse_cursor(cursor)
+        own = shape.own_stamps(cursor) if state is not None and state[0] is not None else []
+        if not own:
+            read = False
+            for phase in self._phases(shape, cursor):
+                for rows in self._pages(entity, shape.select(), phase, size):
+                    read = True
+                    yield ChangeBatch([shape.record(r) for r in rows], shape.cursor(rows[-1]))
+            if not read and state is None and shape.spec.modified is not None:
+                # Nothing to read yet: start the next read from now (less the overlap)
+                # rather than from nothing, so the rows our own push is about to write
+                # can be told apart then (``note_writes``) instead of all read again.
+                yield ChangeBatch([], shape.stamp_cursor(to_iso(self.clock.now())))
+            return
+        yield from self._changes_past_own(entity, shape, cursor, own, size)
+
+    def _changes_past_own(
+        self, entity: str, shape: Shape, cursor: str | None, own: list[str], size: int
+    ) -> Iterator[ChangeBatch]:
+        """Changes since a cursor, leaving out rows still as our own writes left them.
+
+        A row whose modified time is one we wrote (see ``own_stamp``) has not been
+        changed since, by anybody: its record is not even built. Skipped pages only move
+        the cursor, carried by the next batch (or an empty one at the end).
+        """
+        ours = {self._db_time(shape, from_iso(stamp)): stamp for stamp in own}
+        at = shape.stamp_index
+        overlap = timedelta(seconds=shape.spec.overlap_seconds)
+        waiting: str | None = None
         for phase in self._phases(shape, cursor):
             for rows in self._pages(entity, shape.select(), phase, size):
-                yield ChangeBatch([shape.record(r) for r in rows], shape.cursor(rows[-1]))
+                last = rows[-1][at]
+                # Stamps the next read's window has left behind are of no more use.
+                floor = to_iso(as_utc(last) - overlap) if last is not None else ""
+                kept = [stamp for stamp in own if stamp >= floor]
+                position = shape.cursor(rows[-1], kept)
+                records = [shape.record(r) for r in rows if r[at] not in ours]
+                if records:
+                    waiting = None
+                    yield ChangeBatch(records, position)
+                else:
+                    waiting = position
+        if waiting is not None:
+            yield ChangeBatch([], waiting)
+
+    def note_writes(
+        self, entity: str, cursor: str | None, results: Sequence[OperationResult]
+    ) -> str | None:
+        shape = self._shape(entity)
+        state = shape.parse_cursor(cursor)
+        if shape.spec.modified is None or state is None or state[0] is None or cursor is None:
+            return cursor  # no cursor yet: the next read reads everything anyway
+        written = {r.modified_at for r in results if r.ok and r.modified_at}
+        fresh = {stamp for stamp in written if own_stamp(stamp)}
+        if not fresh:
+            return cursor
+        own = sorted(set(shape.own_stamps(cursor)) | fresh)[-MAX_OWN:]
+        data = json.loads(cursor)
+        data["own"] = own
+        return json.dumps(data)
 
     def read_by_keys(self, entity: str, keys: Sequence[str]) -> list[ExternalRecord]:
         shape = self._shape(entity)
@@ -367,6 +434,9 @@ class _Batch:
         # Updates written without RETURNING, to read back: index -> (child, parent, raw key, op key)
         self.unread: dict[int, tuple[str, str, Any, str | None]] = {}
         self.unread_children: set[str] = set()
+        # One modified time for every row the batch writes: a handful of stamps per push
+        # then names all of our own writes (``note_writes``).
+        self.now = connector._now(shape)
 
     def run(self, todo: list[tuple[int, Operation]]) -> dict[int, OperationResult]:
         shape = self.shape
@@ -475,7 +545,7 @@ class _Batch:
         returning = self.db._update_returning
         if child_values:
             if shape.spec.modified is not None and shape.order_col is not None:
-                child_values[shape.order_col.name] = self.db._now(shape)
+                child_values[shape.order_col.name] = self.now
             result = conn.execute(self._update_child, {**child_values, WHERE_KEY: child})
             if returning:
                 if (row := result.first()) is None:
@@ -561,7 +631,7 @@ class _Batch:
         col = shape.order_col
         if col is not None:
             if shape.spec.modified is not None:
-                params[col.name] = self.db._now(shape)
+                params[col.name] = self.now
             elif col.server_default is None:
                 params[col.name] = 1  # else the database's default (or trigger) numbers it
         return params

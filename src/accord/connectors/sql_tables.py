@@ -114,6 +114,11 @@ class Shape:
         if link is not None and spec.fan_out is not None:
             self.link_nulls = frozenset(n for n in spec.fan_out.columns if _plain(link.c[n]))
 
+    @property
+    def stamp_index(self) -> int:
+        """Where a select's row holds the modified time (or row version)."""
+        return self._stamp_at
+
     # -- selecting ----------------------------------------------------------------------
     def key_columns(self) -> list[Column[Any]]:
         """The columns that order rows by key: child key, then parent key (fan-out)."""
@@ -175,14 +180,32 @@ class Shape:
         """The key columns with their labels in selects, in sort order."""
         return list(zip(self.key_columns(), (KEY, PARENT), strict=False))
 
-    def cursor(self, row: Sequence[Any]) -> str:
-        """Where the last row read stands: {"t": iso, "k": [...]} or {"v": n, "k": [...]}."""
+    def cursor(self, row: Sequence[Any], own: Sequence[str] = ()) -> str:
+        """Where the last row read stands: {"t": iso, "k": [...]} or {"v": n, "k": [...]}.
+
+        ``own``: modified times of rows the caller wrote itself (see ``own_stamps``).
+        """
         parts = [row[0], row[1]] if self.parent_col is not None else [row[0]]
         parts = [p if isinstance(p, int | str) else str(p) for p in parts]
         stamp = row[self._stamp_at]
         if self.spec.modified is not None:
-            return json.dumps({"t": None if stamp is None else to_iso(as_utc(stamp)), "k": parts})
+            iso = None if stamp is None else to_iso(as_utc(stamp))
+            return _cursor_text(iso, parts, own)
         return json.dumps({"v": stamp, "k": parts})
+
+    def stamp_cursor(self, iso: str, own: Sequence[str] = ()) -> str:
+        """A cursor at a moment rather than a row (modified-time tables)."""
+        return _cursor_text(iso, [], own)
+
+    def own_stamps(self, cursor: str | None) -> list[str]:
+        """The modified times of our own writes a cursor carries (ISO, oldest first)."""
+        if not cursor or self.spec.modified is None:
+            return []
+        try:
+            own = json.loads(cursor).get("own") or []
+        except (ValueError, AttributeError):
+            return []
+        return [s for s in own if isinstance(s, str) and own_stamp(s)]
 
     def parse_cursor(self, cursor: str | None) -> tuple[Any, tuple[Any, ...]] | None:
         """(stamp or None, typed key parts, possibly empty); None means read everything.
@@ -266,6 +289,26 @@ class Shape:
         # The stamp alone misses edits within one tick of a coarse clock; the hash does not.
         version = f"{'' if stamp is None else stamp}|{digest}"
         return ExternalRecord(self.row_key(row), values, version, modified_at, marker=marker)
+
+
+def own_stamp(iso: str) -> bool:
+    """Whether a modified time we wrote can tell our row apart from anybody else's.
+
+    Only a stamp with sub-millisecond digits can: on a coarser clock (or a column that
+    rounds) somebody's edit within the same tick would carry the very same stamp.
+    """
+    try:
+        from_iso(iso)
+    except ValueError:
+        return False
+    return iso[-4:-1] != "000"  # the microseconds' last three digits, before the "Z"
+
+
+def _cursor_text(iso: str | None, parts: list[Any], own: Sequence[str]) -> str:
+    data: dict[str, Any] = {"t": iso, "k": parts}
+    if own:
+        data["own"] = list(own)
+    return json.dumps(data)
 
 
 def coerce(col: Column[Any], text: Any) -> Any:

@@ -206,6 +206,11 @@ class UnleashedConnector:
             return int(page.body["Pagination"]["NumberOfItems"])
         return sum(1 for _ in self.list_keys(entity))
 
+    def note_writes(
+        self, entity: str, cursor: str | None, results: Sequence[OperationResult]
+    ) -> str | None:
+        return cursor  # reads return our own writes; the engine knows them by version
+
     def apply(self, entity: str, operations: Sequence[Operation]) -> list[OperationResult]:
         self._check(entity)
         results = []

@@ -322,6 +322,7 @@ class Push:
         ctx, at = self.ctx, self.ctx.now()
         errors: list[ErrorEntry] = []
         saved: list[Link] = []
+        kept: dict[int, OperationResult] = {}  # by hub id: the writes whose bases are saved
         done: list[int] = list(settled)
         keep: set[tuple[Any, Any]] = set()
         for item, result in zip(outgoing, results, strict=True):
@@ -354,6 +355,7 @@ class Push:
             link.base_version = result.version
             link.sending = None
             saved.append(link)
+            kept[link.hub_id] = result
             done.append(item.record.id)
         created = [o.link for o in outgoing if o.operation.kind == "create" and o.link.external_id]
         links.release_external_ids(
@@ -368,6 +370,7 @@ class Push:
                 # The system answered a create with a record already linked elsewhere: keep
                 # both links as they are and say so, rather than fail the whole batch.
                 saved.remove(link)
+                kept.pop(link.hub_id, None)
                 done.remove(link.hub_id)
                 errors.append(
                     ErrorEntry(
@@ -380,10 +383,21 @@ class Push:
                     )
                 )
         links.save(conn, saved, at)
+        self._note_writes(conn, list(kept.values()))
         bookkeeping.add_errors(conn, errors, ctx.run_id, at)
         bookkeeping.resolve_errors(
             conn, ctx.system, self.entity, "push", record_ids=done, at=at, keep=keep
         )
+
+    def _note_writes(self, conn: Connection, written: list[OperationResult]) -> None:
+        """Let the next pull leave out what was just written (with the bases, atomically)."""
+        if not written or self.ctx.dry_run:
+            return
+        ctx = self.ctx
+        cursor, _ = bookkeeping.get_cursor(conn, ctx.system, self.entity)
+        noted = ctx.connector.note_writes(self.emap.source, cursor, written)
+        if noted is not None and noted != cursor:
+            bookkeeping.set_cursor(conn, ctx.system, self.entity, pull_cursor=noted)
 
     def _plan_entry(self, item: _Outgoing, action: str, reason: str) -> None:
         if self.ctx.plan.count_only("system", self.entity, action):
