@@ -886,3 +886,43 @@ def _unique_violation(error: str | None) -> bool:
     # SQLite and PostgreSQL say "unique"; MariaDB and MySQL say "Duplicate entry".
     text = (error or "").lower()
     return "unique" in text or "duplicate" in text
+
+
+def test_a_read_leaves_our_own_writes_out_unless_they_changed_a_record_we_did_not_write(
+    erp: Engine, connect: Callable[..., SqlConnector]
+) -> None:
+    # Sub-millisecond stamps, as from the wall clock (the columns keep microseconds).
+    clock = ManualClock(datetime(2026, 3, 2, 12, 0, 0, 123457, tzinfo=UTC), timedelta(0, 0, 1001))
+    (c1,) = add(erp, t_contacts, contact(1))
+    (c2,) = add(erp, t_contacts, contact(2))
+    add(
+        erp,
+        t_links,
+        {"ACCNO": 10, "CONTACT_SEQNO": c1, "DEFCONTACT": "Y"},
+        {"ACCNO": 20, "CONTACT_SEQNO": c1, "DEFCONTACT": "N"},
+        {"ACCNO": 10, "CONTACT_SEQNO": c2, "DEFCONTACT": "N"},
+    )
+    connector = connect(clock=clock)
+    entity = "account_contacts"
+    state = {"cursor": read_all(connector, entity)[1]}
+
+    def write_and_reread(*ops: Operation) -> list[str]:
+        results = connector.apply(entity, list(ops))
+        assert all(r.ok for r in results), results
+        state["cursor"] = connector.note_writes(entity, state["cursor"], results)
+        return sorted(r.key for r in read_all(connector, entity, state["cursor"])[0])
+
+    # c2 has one record: writing it leaves nothing of it to read back (c1's rows, not
+    # written yet, are still inside the overlap window).
+    c1_pairs = [f"{c1}@10", f"{c1}@20"]
+    assert write_and_reread(Operation("update", f"{c2}@10", {"FIRSTNAME": "Bo"})) == c1_pairs
+    # c1's row is shared by two records: written for one, the other shows the new name
+    # and must be read (and so is the written one: the stamp cannot tell them apart).
+    changed = write_and_reread(Operation("update", f"{c1}@10", {"FIRSTNAME": "Cy"}))
+    assert changed == c1_pairs
+    # Both records of c1 written in one batch: nothing else saw the write.
+    both = write_and_reread(
+        Operation("update", f"{c1}@10", {"FIRSTNAME": "Di"}),
+        Operation("update", f"{c1}@20", {"FIRSTNAME": "Di"}),
+    )
+    assert both == []

@@ -122,6 +122,10 @@ class SqlConnector:
             dialect.insert_executemany_returning_sort_by_parameter_order
         )
         self._update_returning = bool(dialect.update_returning)
+        # Modified times of committed batches by whether the batch wrote every record of
+        # every row it stamped (see ``note_writes``).
+        self._stamps_whole: set[str] = set()
+        self._stamps_partial: set[str] = set()
 
     # -- the connector protocol ----------------------------------------------------------
     def entities(self) -> Sequence[str]:
@@ -202,7 +206,16 @@ class SqlConnector:
         if shape.spec.modified is None or state is None or state[0] is None or cursor is None:
             return cursor  # no cursor yet: the next read reads everything anyway
         written = {r.modified_at for r in results if r.ok and r.modified_at}
-        fresh = {stamp for stamp in written if own_stamp(stamp)}
+        # A fan-out row shared by several records, written for one of them, shows the
+        # write in the others too, whose bases did not move: only stamps of batches that
+        # wrote every record of every row they stamped can be skipped.
+        fresh = {
+            stamp
+            for stamp in written
+            if own_stamp(stamp)
+            and stamp in self._stamps_whole
+            and stamp not in self._stamps_partial
+        }
         if not fresh:
             return cursor
         own = sorted(set(shape.own_stamps(cursor)) | fresh)[-MAX_OWN:]
@@ -248,7 +261,9 @@ class SqlConnector:
                 # Optimistically one transaction for the batch; one record's database error
                 # rolls it all back and the batch is redone one record per transaction.
                 with self._writing() as conn:
-                    results.update(self._apply_all(conn, shape, todo))
+                    batch = self._apply_all(conn, shape, todo)
+                self._committed(batch)
+                results.update(batch.results)
             except sa_exc.SQLAlchemyError as exc:
                 if _transient(exc):
                     raise _error(self.name, entity, exc) from exc
@@ -346,7 +361,9 @@ class SqlConnector:
         for n, (i, op) in enumerate(todo):
             try:
                 with self._writing() as conn:
-                    results.update(self._apply_all(conn, shape, [(i, op)]))
+                    batch = self._apply_all(conn, shape, [(i, op)])
+                self._committed(batch)
+                results.update(batch.results)
             except sa_exc.SQLAlchemyError as exc:
                 if not _transient(exc):
                     results[i] = OperationResult(False, op.key, error=_message(exc))
@@ -364,8 +381,17 @@ class SqlConnector:
 
     def _apply_all(
         self, conn: Connection, shape: Shape, todo: list[tuple[int, Operation]]
-    ) -> dict[int, OperationResult]:
-        return _Batch(self, conn, shape).run(todo)
+    ) -> _Batch:
+        batch = _Batch(self, conn, shape)
+        batch.run(todo)
+        return batch
+
+    def _committed(self, batch: _Batch) -> None:
+        stamp = to_iso(as_utc(batch.now))
+        if batch.wrote_whole_rows():
+            self._stamps_whole.add(stamp)
+        else:
+            self._stamps_partial.add(stamp)
 
     def _now(self, shape: Shape) -> datetime:
         return self._db_time(shape, self.clock.now())
@@ -437,6 +463,7 @@ class _Batch:
         # One modified time for every row the batch writes: a handful of stamps per push
         # then names all of our own writes (``note_writes``).
         self.now = connector._now(shape)
+        self.stamped: set[str] = set()  # normalised keys of the child rows written
 
     def run(self, todo: list[tuple[int, Operation]]) -> dict[int, OperationResult]:
         shape = self.shape
@@ -459,6 +486,17 @@ class _Batch:
         self._flush()
         self._read_back()
         return self.results
+
+    def wrote_whole_rows(self) -> bool:
+        """Whether every record of every child row the batch wrote is among its writes."""
+        if self.fan is None or not self.stamped:
+            return True
+        written: set[tuple[str, str]] = set()
+        for result in self.results.values():
+            if result.ok and result.key:
+                child, parent = self.shape.parse_key(result.key)
+                written.add((_norm(child), _norm(parent)))
+        return all(pair in written for pair in self.links if pair[0] in self.stamped)
 
     def _read_back(self) -> None:
         """Answer the updates written without RETURNING from the rows as they now are."""
@@ -547,6 +585,7 @@ class _Batch:
             if shape.spec.modified is not None and shape.order_col is not None:
                 child_values[shape.order_col.name] = self.now
             result = conn.execute(self._update_child, {**child_values, WHERE_KEY: child})
+            self.stamped.add(k)
             if returning:
                 if (row := result.first()) is None:
                     return missing
@@ -692,6 +731,7 @@ class _Batch:
             if row.key is None:
                 continue
             row.norm = _norm(row.key)
+            self.stamped.add(row.norm)
             if row.part is not None:
                 self.children[row.norm] = row.part
             if row.marker is not None:
