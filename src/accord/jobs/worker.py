@@ -9,7 +9,8 @@
 - ``accord.tick`` is periodic (every few seconds). Every worker runs Procrastinate's
   periodic deferrer, but the database lets exactly one deferral per tick through, and the
   tick's own lock keeps two ticks from overlapping: the scheduling decision is made in one
-  place at a time, however many workers run. The tick defers what is due, and puts the
+  place at a time, however many workers run (a session advisory lock, which dies with
+  a killed worker's connection). The tick defers what is due, and puts the
   jobs of workers that stopped sending heartbeats (killed, machine lost) back in the queue
   so another worker retries them. Each worker process runs ticks in a Procrastinate
   worker of its own, beside the sync jobs' (``run_workers``).
@@ -26,6 +27,7 @@ import asyncio
 import datetime as dt
 import signal
 import threading
+from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,7 +44,7 @@ from accord.clock import SystemClock
 from accord.config import Config
 from accord.errors import ConfigError
 from accord.jobs import due, state, tasks
-from accord.jobs.locks import lock_key
+from accord.jobs.locks import LinkBusyError, hold_link, lock_key
 from accord.store import HubStore
 from accord.store.database import make_engine, migrate
 
@@ -51,6 +53,7 @@ NIGHTLY_TASK = "accord.nightly"
 TICK_TASK = "accord.tick"
 SYNC_QUEUE = "accord"
 TICK_QUEUE = "accord-schedule"
+TICK_LOCK = "(scheduling tick)"  # a lock name no link can have
 
 log = structlog.get_logger("accord.jobs")
 
@@ -139,7 +142,7 @@ def build_app(
         return tasks.run_nightly(settings, system, job, store=hub.get())
 
     @app.periodic(cron=f"* * * * * */{tick_seconds}", periodic_id="schedule")
-    @app.task(name=TICK_TASK, queue=TICK_QUEUE, lock="accord.tick", priority=10)
+    @app.task(name=TICK_TASK, queue=TICK_QUEUE, priority=10)
     async def tick(timestamp: int) -> None:
         work = asyncio.ensure_future(_tick(app, settings, hub.get(), stalled_after))
         try:
@@ -220,8 +223,17 @@ async def run_workers(app: procrastinate.App, options: WorkerOptions) -> None:
 async def _tick(
     app: procrastinate.App, settings: Config, store: HubStore, stalled_after: float
 ) -> None:
-    await defer_due(app, settings, store)
-    await retry_stalled(app, stalled_after)
+    # Ticks never overlap. Not through a Procrastinate job lock: the tick job of a worker
+    # killed mid-tick would stay "doing" and hold that lock for good, and the only thing
+    # that puts stalled jobs back, the next tick, could never run. A session advisory
+    # lock goes away with the killed worker's connection.
+    with ExitStack() as held:
+        try:
+            await asyncio.to_thread(held.enter_context, hold_link(store, TICK_LOCK))
+        except LinkBusyError:
+            return  # the tick before this one is still at work
+        await defer_due(app, settings, store)
+        await retry_stalled(app, stalled_after)
 
 
 async def defer_due(app: procrastinate.App, settings: Config, store: HubStore) -> int:
