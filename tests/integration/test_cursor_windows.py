@@ -215,10 +215,21 @@ def test_our_own_writes_are_not_read_back_but_an_edit_after_them_is(
     with engine.begin() as conn:
         assert len(conn.execute(table.select()).fetchall()) == 250
     target.records_read = 0
+    # An import into erp2 that kept its rows' old modified times: erp2 had nothing to read
+    # before our push, so the next read still reads everything, but ours.
+    with engine.begin() as conn:
+        conn.execute(
+            insert(table).values(
+                CODE="OLD1", NAME="Imported", ACTIVE="Y", MODIFIED=datetime(2025, 1, 1)
+            )
+        )
 
     plan = run_sync(sqlite_store, target, PROFILE, clock, batch_size=100)
-    assert target.records_read == 0  # all 250 rows are as our push left them
-    assert plan.writes == 0
+    assert target.records_read == 1  # the 250 rows are as our push left them
+    assert plan.count("hub", "company", "create") == 1
+    target.records_read = 0
+    assert run_sync(sqlite_store, target, PROFILE, clock, batch_size=100).writes == 0
+    assert target.records_read == 0
 
     # Somebody edits one of them a minute later, by a clock 30 seconds behind ours.
     clock.advance(timedelta(minutes=1))

@@ -153,19 +153,11 @@ class SqlConnector:
                 records = [shape.record(row) for row in rows]
             yield ChangeBatch(records or [], FULL_SCAN)
             return
-        state = shape.parse_cursor(cursor)
-        own = shape.own_stamps(cursor) if state is not None and state[0] is not None else []
+        own = shape.own_stamps(cursor) if shape.parse_cursor(cursor) is not None else []
         if not own:
-            read = False
             for phase in self._phases(shape, cursor):
                 for rows in self._pages(entity, shape.select(), phase, size):
-                    read = True
                     yield ChangeBatch([shape.record(r) for r in rows], shape.cursor(rows[-1]))
-            if not read and state is None and shape.spec.modified is not None:
-                # Nothing to read yet: start the next read from now (less the overlap)
-                # rather than from nothing, so the rows our own push is about to write
-                # can be told apart then (``note_writes``) instead of all read again.
-                yield ChangeBatch([], shape.stamp_cursor(to_iso(self.clock.now())))
             return
         yield from self._changes_past_own(entity, shape, cursor, own, size)
 
@@ -202,9 +194,8 @@ class SqlConnector:
         self, entity: str, cursor: str | None, results: Sequence[OperationResult]
     ) -> str | None:
         shape = self._shape(entity)
-        state = shape.parse_cursor(cursor)
-        if shape.spec.modified is None or state is None or state[0] is None or cursor is None:
-            return cursor  # no cursor yet: the next read reads everything anyway
+        if shape.spec.modified is None or (cursor and shape.parse_cursor(cursor) is None):
+            return cursor  # a cursor we cannot read is left for read_changes to refuse
         written = {r.modified_at for r in results if r.ok and r.modified_at}
         # A fan-out row shared by several records, written for one of them, shows the
         # write in the others too, whose bases did not move: only stamps of batches that
@@ -219,7 +210,9 @@ class SqlConnector:
         if not fresh:
             return cursor
         own = sorted(set(shape.own_stamps(cursor)) | fresh)[-MAX_OWN:]
-        data = json.loads(cursor)
+        # No cursor yet (nothing read so far, say an empty table): one that still reads
+        # everything next time, but knows our writes.
+        data = json.loads(cursor) if cursor else {"t": None, "k": []}
         data["own"] = own
         return json.dumps(data)
 

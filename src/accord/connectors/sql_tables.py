@@ -193,10 +193,6 @@ class Shape:
             return _cursor_text(iso, parts, own)
         return json.dumps({"v": stamp, "k": parts})
 
-    def stamp_cursor(self, iso: str, own: Sequence[str] = ()) -> str:
-        """A cursor at a moment rather than a row (modified-time tables)."""
-        return _cursor_text(iso, [], own)
-
     def own_stamps(self, cursor: str | None) -> list[str]:
         """The modified times of our own writes a cursor carries (ISO, oldest first)."""
         if not cursor or self.spec.modified is None:
