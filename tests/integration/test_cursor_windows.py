@@ -54,9 +54,9 @@ SPEC = TableSpec(
 )
 
 
-@pytest.fixture
-def system(tmp_path: Path) -> Iterator[tuple[Engine, Table]]:
-    engine = make_engine(f"sqlite:///{tmp_path / 'erp.db'}")
+def _companies(path: Path) -> tuple[Engine, Table]:
+    """A SQLite ERP file with the COMPANIES table of SPEC."""
+    engine = make_engine(f"sqlite:///{path}")
     metadata = MetaData()
     table = Table(
         "COMPANIES",
@@ -68,6 +68,12 @@ def system(tmp_path: Path) -> Iterator[tuple[Engine, Table]]:
         Column("MODIFIED", DateTime, index=True),
     )
     metadata.create_all(engine)
+    return engine, table
+
+
+@pytest.fixture
+def system(tmp_path: Path) -> Iterator[tuple[Engine, Table]]:
+    engine, table = _companies(tmp_path / "erp.db")
     yield engine, table
     engine.dispose()
 
@@ -163,24 +169,13 @@ class _CountingConnector(SqlConnector):
 
 
 def _source_with_companies(tmp_path: Path, count: int) -> Engine:
-    engine = make_engine(f"sqlite:///{tmp_path / 'source.db'}")
-    metadata = MetaData()
-    table = Table(
-        "COMPANIES",
-        metadata,
-        Column("ID", Integer, primary_key=True, autoincrement=True),
-        Column("CODE", String(20)),
-        Column("NAME", String(60)),
-        Column("ACTIVE", CHAR(1)),
-        Column("MODIFIED", DateTime, index=True),
-    )
-    metadata.create_all(engine)
+    engine, table = _companies(tmp_path / "source.db")
+    moment = datetime(2026, 5, 1, 8, 0, 0)
     with engine.begin() as conn:
         conn.execute(
             insert(table),
             [
-                {"CODE": f"C{i}", "NAME": f"Company {i}", "ACTIVE": "Y"}
-                | {"MODIFIED": datetime(2026, 5, 1, 8, 0, 0)}
+                {"CODE": f"C{i}", "NAME": f"Company {i}", "ACTIVE": "Y", "MODIFIED": moment}
                 for i in range(count)
             ],
         )

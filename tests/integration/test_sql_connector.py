@@ -775,16 +775,22 @@ def test_a_batch_of_creates_and_updates_takes_a_few_statements(
     versions_match_a_read(connector, "members", updated)
 
 
-def test_a_change_of_a_shared_child_moves_the_versions_of_its_other_links(
-    erp: Engine, connect: Callable[..., SqlConnector]
-) -> None:
-    (c1,) = add(erp, t_contacts, contact(1))
+def shared_contact(erp: Engine, n: int) -> int:
+    """A contact linked to accounts 10 (its default contact) and 20."""
+    (key,) = add(erp, t_contacts, contact(n))
     add(
         erp,
         t_links,
-        {"ACCNO": 10, "CONTACT_SEQNO": c1, "DEFCONTACT": "Y"},
-        {"ACCNO": 20, "CONTACT_SEQNO": c1, "DEFCONTACT": "N"},
+        {"ACCNO": 10, "CONTACT_SEQNO": key, "DEFCONTACT": "Y"},
+        {"ACCNO": 20, "CONTACT_SEQNO": key, "DEFCONTACT": "N"},
     )
+    return key
+
+
+def test_a_change_of_a_shared_child_moves_the_versions_of_its_other_links(
+    erp: Engine, connect: Callable[..., SqlConnector]
+) -> None:
+    c1 = shared_contact(erp, 1)
     connector = connect()
     pair10, pair20 = connector.read_by_keys("account_contacts", [f"{c1}@10", f"{c1}@20"])
     results = connector.apply(
@@ -893,15 +899,9 @@ def test_a_read_leaves_our_own_writes_out_unless_they_changed_a_record_we_did_no
 ) -> None:
     # Sub-millisecond stamps, as from the wall clock (the columns keep microseconds).
     clock = ManualClock(datetime(2026, 3, 2, 12, 0, 0, 123457, tzinfo=UTC), timedelta(0, 0, 1001))
-    (c1,) = add(erp, t_contacts, contact(1))
+    c1 = shared_contact(erp, 1)
     (c2,) = add(erp, t_contacts, contact(2))
-    add(
-        erp,
-        t_links,
-        {"ACCNO": 10, "CONTACT_SEQNO": c1, "DEFCONTACT": "Y"},
-        {"ACCNO": 20, "CONTACT_SEQNO": c1, "DEFCONTACT": "N"},
-        {"ACCNO": 10, "CONTACT_SEQNO": c2, "DEFCONTACT": "N"},
-    )
+    add(erp, t_links, {"ACCNO": 10, "CONTACT_SEQNO": c2, "DEFCONTACT": "N"})
     connector = connect(clock=clock)
     entity = "account_contacts"
     state = {"cursor": read_all(connector, entity)[1]}

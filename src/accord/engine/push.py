@@ -117,10 +117,14 @@ class Push:
             sending = {o.record.id for o in outgoing}
             blocked = {e.record_id for e in refused}
             settled = [r.id for r in batch if r.id not in sending and r.id not in blocked]
-            self._record(conn, outgoing, results, settled)
+            written = self._record(conn, outgoing, results, settled)
             ctx.step("push.before_position")
-            if position is not None:
-                bookkeeping.set_cursor(conn, ctx.system, self.entity, push_seq=position)
+            # The pull cursor learns of our writes in the same transaction as their bases.
+            noted = self._noted_cursor(conn, written)
+            if position is not None or noted is not None:
+                bookkeeping.set_cursor(
+                    conn, ctx.system, self.entity, pull_cursor=noted, push_seq=position
+                )
 
     # -- deciding what to send ------------------------------------------------------------
     def _plan(
@@ -318,7 +322,8 @@ class Push:
         outgoing: list[_Outgoing],
         results: list[OperationResult],
         settled: list[int],
-    ) -> None:
+    ) -> list[OperationResult]:
+        """Save what the system confirmed; returns the results whose bases were saved."""
         ctx, at = self.ctx, self.ctx.now()
         errors: list[ErrorEntry] = []
         saved: list[Link] = []
@@ -383,21 +388,20 @@ class Push:
                     )
                 )
         links.save(conn, saved, at)
-        self._note_writes(conn, list(kept.values()))
         bookkeeping.add_errors(conn, errors, ctx.run_id, at)
         bookkeeping.resolve_errors(
             conn, ctx.system, self.entity, "push", record_ids=done, at=at, keep=keep
         )
+        return list(kept.values())
 
-    def _note_writes(self, conn: Connection, written: list[OperationResult]) -> None:
-        """Let the next pull leave out what was just written (with the bases, atomically)."""
+    def _noted_cursor(self, conn: Connection, written: list[OperationResult]) -> str | None:
+        """The pull cursor told of what was just written, or None if it stays as it is."""
         if not written or self.ctx.dry_run:
-            return
+            return None
         ctx = self.ctx
         cursor, _ = bookkeeping.get_cursor(conn, ctx.system, self.entity)
         noted = ctx.connector.note_writes(self.emap.source, cursor, written)
-        if noted is not None and noted != cursor:
-            bookkeeping.set_cursor(conn, ctx.system, self.entity, pull_cursor=noted)
+        return noted if noted != cursor else None
 
     def _plan_entry(self, item: _Outgoing, action: str, reason: str) -> None:
         if self.ctx.plan.count_only("system", self.entity, action):

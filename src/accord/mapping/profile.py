@@ -83,7 +83,6 @@ class EntityMap:
                     field=item.canonical,
                 )
             seen.add(item.canonical)
-        self._spec = spec
         self._by_canonical = {f.canonical: f for f in self.fields}
         refs: dict[str, str] = {}
         for item in self.fields:
