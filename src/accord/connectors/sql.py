@@ -27,7 +27,7 @@ every batch of creates looks its markers up. Only SQLAlchemy Core is used.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -174,8 +174,11 @@ class SqlConnector:
         at = shape.stamp_index
         overlap = timedelta(seconds=shape.spec.overlap_seconds)
         waiting: str | None = None
+        # Rows are read narrow (keys and stamps) first: after a large push of ours, most
+        # pages hold nothing else, and only their cursor position is needed.
+        skippable = (shape.select_order(), lambda row: row[at] in ours)
         for phase in self._phases(shape, cursor):
-            for rows in self._pages(entity, shape.select(), phase, size):
+            for rows in self._pages(entity, shape.select(), phase, size, skippable):
                 last = rows[-1][at]
                 # Stamps the next read's window has left behind are of no more use.
                 floor = to_iso(as_utc(last) - overlap) if last is not None else ""
@@ -283,21 +286,34 @@ class SqlConnector:
             raise _error(self.name, entity, exc) from exc
 
     def _pages(
-        self, entity: str, base: Select[Any], phase: Phase, size: int
+        self,
+        entity: str,
+        base: Select[Any],
+        phase: Phase,
+        size: int,
+        skippable: tuple[Select[Any], Callable[[Row[Any]], bool]] | None = None,
     ) -> Iterator[Sequence[Row[Any]]]:
         """Keyset pages: each query starts strictly after the last row of the one before.
 
         A short connection per page: no transaction stays open while the engine works.
+        With ``skippable`` (a narrower select of the order columns, and which of its rows
+        the caller will skip), a page is read narrow first, and in full only if it holds a
+        row the caller wants: a page it skips whole comes back narrow.
         """
         where, order, after = phase
         columns = [col for col, _ in order]
-        while True:
-            stmt = base if where is None else base.where(where)
+
+        def page(select: Select[Any]) -> Sequence[Row[Any]]:
+            stmt = select if where is None else select.where(where)
             if after is not None:
                 stmt = stmt.where(_after(columns, after))
-            stmt = stmt.order_by(*columns).limit(size)
             with self._reading(entity) as conn:
-                rows = conn.execute(stmt).all()
+                return conn.execute(stmt.order_by(*columns).limit(size)).all()
+
+        while True:
+            rows = page(base) if skippable is None else page(skippable[0])
+            if skippable is not None and not all(map(skippable[1], rows)):
+                rows = page(base)
             if rows:
                 yield rows
             if len(rows) < size:

@@ -136,6 +136,15 @@ class Shape:
             cols.append(self.marker_col.label(MARKER))
         return select(*cols).select_from(self.source)
 
+    def select_order(self) -> Select[Any]:
+        """Key, parent (fan-out) and stamp only, at the positions select() has them."""
+        cols: list[Any] = [self.key_col.label(KEY)]
+        if self.parent_col is not None:
+            cols.append(self.parent_col.label(PARENT))
+        if self.order_col is not None:
+            cols.append(self.order_col.label(ORDER))
+        return select(*cols).select_from(self.source)
+
     def select_keys(self) -> Select[Any]:
         cols: list[Any] = [self.key_col.label(KEY)]
         if self.parent_col is not None:

@@ -36,6 +36,7 @@ class _Incoming:
     record: ExternalRecord
     values: dict[str, Any]
     problems: list[ValidationError]
+    match: str | None = None  # the match key, once candidates were looked up
 
 
 class Pull:
@@ -264,8 +265,9 @@ class Pull:
     ) -> dict[str, list[int]]:
         if not self.emap.match or not unlinked:
             return {}
-        keys = [k for k in (match_key(self.entity, i.values) for i in unlinked) if k]
-        return records.find_by_match_keys(conn, self.entity, keys)
+        for item in unlinked:
+            item.match = match_key(self.entity, item.values)
+        return records.find_by_match_keys(conn, self.entity, [i.match for i in unlinked if i.match])
 
     @staticmethod
     def _by_marker(rec: ExternalRecord, pending: dict[str, Link], claimed: set[int]) -> int | None:
@@ -282,8 +284,7 @@ class Pull:
         claimed: set[int],
         hub: dict[int, HubRecord],
     ) -> int | None:
-        key = match_key(self.entity, item.values)
-        for hub_id in candidates.get(key or "", []):
+        for hub_id in candidates.get(item.match or "", []):
             existing = linked_here.get(hub_id)
             if hub_id in claimed or (existing is not None and existing.state != "pending"):
                 continue

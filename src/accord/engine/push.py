@@ -366,12 +366,12 @@ class Push:
         links.release_external_ids(
             conn, ctx.system, self.entity, [str(link.external_id) for link in created]
         )
-        taken = links.by_external(
+        taken = links.hub_ids_by_external(
             conn, ctx.system, self.entity, [str(link.external_id) for link in created]
         )
         for link in created:
             owner = taken.get(str(link.external_id))
-            if owner is not None and owner.hub_id != link.hub_id:
+            if owner is not None and owner != link.hub_id:
                 # The system answered a create with a record already linked elsewhere: keep
                 # both links as they are and say so, rather than fail the whole batch.
                 saved.remove(link)
@@ -383,7 +383,7 @@ class Push:
                         self.entity,
                         "push",
                         f"{ctx.system} returned {link.external_id} for this create, but that"
-                        f" record is linked to hub record {owner.hub_id}",
+                        f" record is linked to hub record {owner}",
                         record_id=link.hub_id,
                     )
                 )

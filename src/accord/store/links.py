@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, func, insert, select, update
+from sqlalchemy import Connection, and_, func, select, update
 
+from accord.store.bulk import insert_many, update_many
 from accord.store.records import _chunks
 from accord.store.schema import links
 from accord.store.types import Link
@@ -56,6 +57,15 @@ def by_external(
 ) -> dict[str, Link]:
     rows = _rows_in(conn, [links], system, entity, links.c.external_id, external_ids)
     return {row.external_id: _row_to_link(row) for row in rows}
+
+
+def hub_ids_by_external(
+    conn: Connection, system: str, entity: str, external_ids: Iterable[str]
+) -> dict[str, int]:
+    """The hub record of each link (in any state) holding one of these external ids."""
+    columns = [links.c.external_id, links.c.hub_id]
+    rows = _rows_in(conn, columns, system, entity, links.c.external_id, external_ids)
+    return {row.external_id: row.hub_id for row in rows}
 
 
 def by_hub(conn: Connection, system: str, entity: str, hub_ids: Iterable[int]) -> dict[int, Link]:
@@ -133,7 +143,7 @@ def save(conn: Connection, items: Sequence[Link], at: str) -> None:
     new = [link for link in items if link.id is None]
     old = [link for link in items if link.id is not None]
     if new:
-        conn.execute(insert(links), [_values(link, at) for link in new])
+        insert_many(conn, links, [_values(link, at) for link in new])
         by_entity: dict[tuple[str, str], list[Link]] = {}
         for link in new:
             by_entity.setdefault((link.system, link.entity), []).append(link)
@@ -142,10 +152,7 @@ def save(conn: Connection, items: Sequence[Link], at: str) -> None:
             for link in group:
                 link.id = ids[link.hub_id]
     if old:
-        conn.execute(
-            update(links).where(links.c.id == bindparam("link_id")),
-            [{"link_id": link.id, **_values(link, at)} for link in old],
-        )
+        update_many(conn, links, ("id",), [(_values(link, at), (link.id,)) for link in old])
 
 
 def _ids_by_hub(conn: Connection, system: str, entity: str, hub_ids: list[int]) -> dict[int, int]:

@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, insert, select, update
+from sqlalchemy import Connection, and_, func, select
 
 from accord.errors import AccordError
 from accord.model.entities import entity_spec
 from accord.model.matching import match_key
+from accord.store.bulk import insert_many, update_many
 from accord.store.counters import allocate
 from accord.store.schema import journal, records
 from accord.store.types import HubRecord, RecordWrite
@@ -19,13 +20,12 @@ class StaleRecordError(AccordError):
     """The hub record changed between reading it and writing it; the write was not made."""
 
 
-def _row_to_record(row: Any) -> HubRecord:
-    provenance = getattr(row, "provenance", None)
+def _row_to_record(row: Any, *, provenance: bool = True) -> HubRecord:
     return HubRecord(
         id=row.id,
         entity=row.entity,
         data=dict(row.data),
-        provenance=dict(provenance) if provenance is not None else {},
+        provenance=dict(row.provenance) if provenance else {},
         deleted=row.deleted,
         seq=row.seq,
         changed_at=row.changed_at,
@@ -72,8 +72,9 @@ def apply_writes(
     if not writes:
         return []
     seqs = list(allocate(conn, "journal", len(writes)))
-    conn.execute(
-        insert(journal),
+    insert_many(
+        conn,
+        journal,
         [
             {
                 "seq": seq,
@@ -91,8 +92,9 @@ def apply_writes(
     )
     creates = [(s, w) for s, w in zip(seqs, writes, strict=True) if w.kind == "create"]
     if creates:
-        conn.execute(
-            insert(records),
+        insert_many(
+            conn,
+            records,
             [
                 {
                     "id": w.record_id,
@@ -109,32 +111,48 @@ def apply_writes(
                 for seq, w in creates
             ],
         )
+    # Updates in two statements (with and without a sequence number to check), each
+    # executed for many rows: fewer rows matched than sent means one was stale.
+    checked: list[tuple[dict[str, Any], tuple[Any, ...]]] = []
+    unchecked: list[tuple[dict[str, Any], tuple[Any, ...]]] = []
     for seq, w in zip(seqs, writes, strict=True):
         if w.kind == "create":
             continue
-        condition = records.c.id == w.record_id
-        if w.expected_seq is not None:
-            condition = and_(condition, records.c.seq == w.expected_seq)
-        result = conn.execute(
-            update(records)
-            .where(condition)
-            .values(
-                data=w.new_data,
-                provenance=w.new_provenance,
-                deleted=w.deleted,
-                seq=seq,
-                changed_at=w.origin_time,
-                updated_at=at,
-                **derived_columns(w.entity, w.new_data),
-            )
-        )
-        if result.rowcount != 1:
-            raise StaleRecordError(
-                "hub record changed while the sync was writing it",
-                entity=w.entity,
-                key=str(w.record_id),
+        values = {
+            "data": w.new_data,
+            "provenance": w.new_provenance,
+            "deleted": w.deleted,
+            "seq": seq,
+            "changed_at": w.origin_time,
+            "updated_at": at,
+            **derived_columns(w.entity, w.new_data),
+        }
+        if w.expected_seq is None:
+            unchecked.append((values, (w.record_id,)))
+        else:
+            checked.append((values, (w.record_id, w.expected_seq)))
+    for where, group in ((("id",), unchecked), (("id", "seq"), checked)):
+        if group and update_many(conn, records, where, group) != len(group):
+            _raise_stale(
+                conn, [(w, s) for s, w in zip(seqs, writes, strict=True) if w.kind != "create"]
             )
     return seqs
+
+
+def _raise_stale(conn: Connection, updates: Sequence[tuple[RecordWrite, int]]) -> None:
+    """Name the record that changed (or went) while the sync was writing it."""
+    now = {}
+    for chunk in _chunks([w.record_id for w, _ in updates], 900):
+        rows = conn.execute(select(records.c.id, records.c.seq).where(records.c.id.in_(chunk)))
+        now.update({row.id: row.seq for row in rows})
+    # After the updates, a record that was not stale holds its new sequence number; one
+    # that was stale (or deleted meanwhile) does not.
+    stale = next((w for w, seq in updates if now.get(w.record_id) != seq), updates[0][0])
+    raise StaleRecordError(
+        "hub record changed while the sync was writing it",
+        entity=stale.entity,
+        key=str(stale.record_id),
+    )
 
 
 def changed_since(
@@ -151,7 +169,7 @@ def changed_since(
         condition = and_(condition, records.c.seq < before)
     columns = [c for c in records.c if c.name != "provenance"]
     rows = conn.execute(select(*columns).where(condition).order_by(records.c.seq).limit(limit))
-    return [_row_to_record(row) for row in rows]
+    return [_row_to_record(row, provenance=False) for row in rows]
 
 
 def at_seqs(conn: Connection, entity: str, seqs: Sequence[int]) -> list[HubRecord]:
@@ -164,7 +182,7 @@ def at_seqs(conn: Connection, entity: str, seqs: Sequence[int]) -> list[HubRecor
             .where(and_(records.c.entity == entity, records.c.seq.in_(chunk)))
             .order_by(records.c.seq)
         )
-        found.extend(_row_to_record(row) for row in rows)
+        found.extend(_row_to_record(row, provenance=False) for row in rows)
     return found
 
 

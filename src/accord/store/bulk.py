@@ -1,0 +1,139 @@
+"""Many rows in one statement, with little work per row.
+
+SQLAlchemy's executemany builds and type-processes a parameter dictionary per row, which
+on a large sync costs as much as SQLite's own insert. On SQLite the rows go to the driver
+as tuples instead, converted here for the hub's few column types (JSON as text; strings,
+numbers and booleans as they are). Other databases keep SQLAlchemy's path, which on
+PostgreSQL batches the rows into multi-row statements.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from functools import lru_cache
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Connection,
+    Integer,
+    String,
+    Table,
+    Text,
+    bindparam,
+    insert,
+    update,
+)
+
+from accord.store.database import json_text
+
+Convert = Callable[[Any], Any] | None
+_PLAIN = (String, Text, Integer, BigInteger, Boolean)
+_WHERE = "where_"  # bind name prefix of the key column on SQLAlchemy's path
+
+
+def insert_many(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
+    """INSERT ``rows`` (each with the keys of the first) into ``table``."""
+    if not rows:
+        return
+    names = tuple(rows[0])
+    _check_names(table, names)
+    if conn.dialect.name != "sqlite" or not _fast(table, names, inserting=True):
+        conn.execute(insert(table), list(rows))
+        return
+    conn.exec_driver_sql(_insert_sql(table, names), _tuples(table, names, rows))
+
+
+def update_many(
+    conn: Connection,
+    table: Table,
+    where: tuple[str, ...],
+    rows: Sequence[tuple[Mapping[str, Any], Sequence[Any]]],
+) -> int:
+    """UPDATE ``table`` once per (values, keys) row: set the values on the rows whose
+    ``where`` columns equal the keys. Returns how many rows matched, in all."""
+    if not rows:
+        return 0
+    names = tuple(rows[0][0])
+    _check_names(table, (*names, *where))
+    if conn.dialect.name == "sqlite" and _fast(table, names, inserting=False):
+        sets = _tuples(table, names, [values for values, _ in rows])
+        matches = _tuples(table, where, [_keyed(where, keys) for _, keys in rows])
+        both = [a + b for a, b in zip(sets, matches, strict=True)]
+        return int(conn.exec_driver_sql(_update_sql(table, names, where), both).rowcount)
+    stmt = update(table).where(*(table.c[w] == bindparam(_WHERE + w) for w in where))
+    params = [{**values, **_keyed(where, keys, _WHERE)} for values, keys in rows]
+    if conn.dialect.supports_sane_multi_rowcount:
+        return int(conn.execute(stmt, params).rowcount)
+    return sum(int(conn.execute(stmt, one).rowcount) for one in params)
+
+
+def _keyed(where: tuple[str, ...], keys: Sequence[Any], prefix: str = "") -> dict[str, Any]:
+    return {prefix + name: key for name, key in zip(where, keys, strict=True)}
+
+
+def _tuples(
+    table: Table, names: tuple[str, ...], rows: Sequence[Mapping[str, Any]]
+) -> list[tuple[Any, ...]]:
+    converts = _converters(table, names)
+    if not any(converts):
+        return [tuple(row[n] for n in names) for row in rows]
+    pairs = tuple(zip(names, converts, strict=True))
+    return [
+        tuple(row[n] if convert is None else convert(row[n]) for n, convert in pairs)
+        for row in rows
+    ]
+
+
+@lru_cache(maxsize=256)
+def _check_names(table: Table, names: tuple[str, ...]) -> None:
+    # SQLAlchemy's executemany would silently leave an unknown key out.
+    unknown = [name for name in names if name not in table.c]
+    if unknown:
+        raise ValueError(f"{table.name} has no column {', '.join(unknown)}")
+
+
+@lru_cache(maxsize=256)
+def _fast(table: Table, names: tuple[str, ...], *, inserting: bool) -> bool:
+    """Every column is a plain or JSON column, without a Python-side default to apply."""
+    for column in table.c:
+        if not isinstance(column.type, (*_PLAIN, JSON)):
+            return False
+        default = column.default if inserting else column.onupdate
+        if column.name not in names and default is not None:
+            return False
+    return True
+
+
+@lru_cache(maxsize=256)
+def _converters(table: Table, names: tuple[str, ...]) -> tuple[Convert, ...]:
+    return tuple(_converter(table, name) for name in names)
+
+
+def _converter(table: Table, name: str) -> Convert:
+    kind = table.c[name].type
+    if not isinstance(kind, JSON):
+        return None
+    if kind.none_as_null:
+        return lambda value: None if value is None else json_text(value)
+    return json_text  # None is stored as the JSON text null, as SQLAlchemy does
+
+
+@lru_cache(maxsize=256)
+def _insert_sql(table: Table, names: tuple[str, ...]) -> str:
+    columns = ", ".join(_quote(n) for n in names)
+    marks = ", ".join("?" for _ in names)
+    return f"INSERT INTO {_quote(table.name)} ({columns}) VALUES ({marks})"
+
+
+@lru_cache(maxsize=256)
+def _update_sql(table: Table, names: tuple[str, ...], where: tuple[str, ...]) -> str:
+    sets = ", ".join(f"{_quote(n)} = ?" for n in names)
+    keys = " AND ".join(f"{_quote(n)} = ?" for n in where)
+    return f"UPDATE {_quote(table.name)} SET {sets} WHERE {keys}"
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
