@@ -25,6 +25,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -129,6 +130,7 @@ class SyncTask:
     batch_size: int
     detection: str  # "modified" (LAST_UPDATED) or "hash" (no modified column)
     profile_path: str | None = None
+    together: bool = False  # all systems at once, as `accord sync` runs them (run_many)
 
 
 @dataclass(frozen=True)
@@ -210,6 +212,8 @@ def _sync_call(task: SyncTask, store: HubStore) -> Callable[[], Plan]:
                 for name, url in task.systems.items()
             },
         )
+        if task.together:
+            return lambda: _together(config, list(task.systems))
         return lambda: sync_service.run(config, task.name, store=store)
 
     from accord.clock import SystemClock
@@ -234,18 +238,77 @@ def _sync_call(task: SyncTask, store: HubStore) -> Callable[[], Plan]:
     return run
 
 
+def _together(config: Any, names: list[str]) -> Plan:
+    """`accord sync`'s way: every system at once, one process each; the counts merged."""
+    from accord.engine import Plan
+    from accord.service.sync_many import run_many
+
+    merged = Plan("+".join(names), False)
+    for outcome in run_many(config, names):
+        if outcome.plan is None:
+            raise RuntimeError(f"{outcome.system} failed: {outcome.error}")
+        for key, count in outcome.plan.counts.items():
+            merged.counts[f"{outcome.system}:{key}"] += count
+    return merged
+
+
+class ChildPeaks:
+    """Memory of the processes this one starts, read from /proc every 50 ms while they
+    run: each one's peak (VmHWM), and the peak of all of them together with this one
+    (the largest sum of their resident sizes, VmRSS, at one reading)."""
+
+    def __init__(self) -> None:
+        self.peaks: dict[int, float] = {}
+        self.together_mb = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+
+    def __enter__(self) -> ChildPeaks:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _watch(self) -> None:
+        import multiprocessing
+
+        while not self._stop.wait(0.05):
+            total = _status_mb("self", "VmRSS:") or 0.0
+            for child in multiprocessing.active_children():
+                if child.pid is None:
+                    continue
+                if (mb := _status_mb(str(child.pid), "VmHWM:")) is not None:
+                    self.peaks[child.pid] = max(self.peaks.get(child.pid, 0.0), mb)
+                total += _status_mb(str(child.pid), "VmRSS:") or 0.0
+            self.together_mb = max(self.together_mb, total)
+
+
+def _status_mb(pid: str, field: str) -> float | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(field):
+                return int(line.split()[1]) / 1024
+    except (OSError, ValueError):
+        return None
+    return None
+
+
 def sync_worker(task: SyncTask) -> dict[str, Any]:
     from accord.store import HubStore
 
     store = HubStore(task.hub_url)  # opened (and migrated) before the clock starts
     steps = _instrument()
+    children_cpu = _children_cpu()
     try:
         call = _sync_call(task, store)
         profiler = cProfile.Profile() if task.profile_path else None
         start, cpu = time.perf_counter(), time.process_time()
         if profiler is not None:
             profiler.enable()
-        plan = call()
+        with ChildPeaks() as children:
+            plan = call()
         if profiler is not None:
             profiler.disable()
         seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
@@ -253,7 +316,20 @@ def sync_worker(task: SyncTask) -> dict[str, Any]:
             profiler.dump_stats(task.profile_path)
     finally:
         store.close()
-    return {"seconds": seconds, "cpu_seconds": cpu, "counts": dict(plan.counts), "steps": steps}
+    return {
+        "seconds": seconds,
+        # The processes a run of several systems starts are waited for: their CPU counts.
+        "cpu_seconds": cpu + _children_cpu() - children_cpu,
+        "counts": dict(plan.counts),
+        "steps": steps,
+        "child_peaks_mb": sorted(children.peaks.values(), reverse=True),
+        "together_peak_mb": children.together_mb,
+    }
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def raw_copy_worker(task: RawTask) -> dict[str, Any]:
@@ -348,6 +424,9 @@ def peak_rss_mb() -> float:
 def _measured(fn: Callable[[Any], dict[str, Any]], task: Any) -> dict[str, Any]:
     result = fn(task)
     result["peak_mb"] = peak_rss_mb()
+    if result.get("child_peaks_mb"):
+        # Processes of its own (systems synced at once): what they held together at most.
+        result["peak_mb"] = max(result["peak_mb"], result["together_peak_mb"])
     result["ru_maxrss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return result
 
@@ -563,8 +642,22 @@ class Bench:
     def sync_phase(
         self, name: str, kind: str, records: int, hub: Path, systems: dict[str, Path], mode: str
     ) -> Phase:
-        """Sync erp1 then erp2, each in its own fresh process."""
+        """Sync erp1 and erp2 at once as `accord sync` does (modified-time detection,
+        unless --one-at-a-time), or erp1 then erp2, each in its own fresh process."""
         urls = {n: url_of(p) for n, p in systems.items()}
+        if mode == "modified" and not self.args.one_at_a_time:
+            task = SyncTask(url_of(hub), urls, "+".join(urls), self.args.batch_size, mode,
+                            together=True)  # fmt: skip
+            result = in_child(sync_worker, task)
+            peaks = ", ".join(f"{mb:.0f}" for mb in result["child_peaks_mb"])
+            self.log(
+                f"  {name}: {' and '.join(systems)} at once {result['seconds']:.2f} s,"
+                f" {result['peak_mb']:.0f} MB at most together (each process's peak: {peaks} MB)"
+            )
+            return Phase(
+                name, result["seconds"], result["cpu_seconds"], records, result["peak_mb"],
+                kind, {task.name: result},
+            )  # fmt: skip
         total, cpu, peak, detail = 0.0, 0.0, 0.0, {}
         for system in systems:
             profile = None
@@ -826,7 +919,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--keep", action="store_true", help="keep the databases afterwards")
     parser.add_argument("--no-dlt", action="store_true", help="skip the dlt baseline")
     parser.add_argument("--no-hash", action="store_true", help="skip the hash-detection run")
-    parser.add_argument("--profile-dir", help="write a cProfile file per sync run here")
+    parser.add_argument(
+        "--one-at-a-time",
+        action="store_true",
+        help="sync erp1 then erp2 (accord sync --one-at-a-time), not both at once",
+    )
+    parser.add_argument(
+        "--profile-dir", help="write a cProfile file per sync run here (with --one-at-a-time)"
+    )
     parser.add_argument("--results", default=str(DEFAULT_RESULTS), help="JSON results path")
     parser.add_argument("--label", help="free text saved with the results, e.g. the commit")
     return parser.parse_args(argv)

@@ -14,7 +14,7 @@ from accord.cli import exact, profiles, push, render, schedule, serve, users, wo
 from accord.cli.sandbox import sandbox_app
 from accord.config import DEFAULT_CONFIG, Config, HubConfig, SystemConfig
 from accord.errors import AccordError
-from accord.service import queries
+from accord.service import queries, sync_many
 from accord.service import sync as sync_service
 from accord.service.systems import open_hub
 
@@ -89,10 +89,22 @@ def sync(
     push_only: Annotated[
         bool, typer.Option("--push-only", help="only send hub changes out")
     ] = False,
+    one_at_a_time: Annotated[
+        bool,
+        typer.Option("--one-at-a-time", help="sync the systems one after another, not all at once"),
+    ] = False,
 ) -> None:
-    """Sync the hub with each enabled system: pull, merge, push."""
+    """Sync the hub with each enabled system: pull, merge, push.
+
+    Several systems sync at once, one process each: each system's push sends on what the
+    others' pulls bring in, as they bring it in.
+    """
     settings = _load(config)
-    for name in sync_service.enabled_systems(settings, system or []):
+    names = sync_service.enabled_systems(settings, system or [])
+    if len(names) > 1 and not one_at_a_time:
+        _sync_together(settings, names, pull=not push_only, push=not pull_only)
+        return
+    for name in names:
         # Not while the scheduler or a worker runs the same link: the run holds its lock.
         with render.progress() as bar:
             result = sync_service.run(
@@ -103,6 +115,25 @@ def sync(
                 push=not pull_only,
             )
         render.plan_summary(console, result, f"synced {name}")
+
+
+def _sync_together(settings: Config, names: list[str], *, pull: bool, push: bool) -> None:
+    with render.progress() as bar:
+        reporters = {name: render.progress_reporter(bar, name) for name in names}
+        outcomes = sync_many.run_many(
+            settings,
+            names,
+            pull=pull,
+            push=push,
+            progress=lambda name, *step: reporters[name](*step),
+        )
+    for outcome in outcomes:
+        if outcome.plan is not None:
+            render.plan_summary(console, outcome.plan, f"synced {outcome.system}")
+        else:
+            err.print(f"[red]error:[/red] {outcome.system}: {outcome.error}")
+    if any(outcome.plan is None for outcome in outcomes):
+        sys.exit(2)
 
 
 @app.command()

@@ -47,6 +47,12 @@ class SyncContext:
     _dry_conn: Connection | None = None
     # Crash injection for tests: called with a step name between the steps of a run.
     checkpoint: Callable[[str], None] | None = None
+    # Runs of other systems going on at the same time (`accord sync` of several systems):
+    # whether one may still bring changes of an entity into the hub. The push of that
+    # entity goes on sending what they write until none may.
+    upstream: Callable[[str], bool] | None = None
+    # Told of each entity this run will pull no more (pulled, failed, or not pulling).
+    pulled: Callable[[str], None] | None = None
 
     def __post_init__(self) -> None:
         self.plan = Plan(self.system, self.dry_run)
@@ -70,9 +76,27 @@ class SyncContext:
         with self.store.transaction() as conn:
             yield conn
 
+    @contextmanager
+    def reading(self) -> Iterator[Connection]:
+        """A read that writes nothing: on SQLite it takes no write lock, so another run
+        writing the hub meanwhile (a second system's sync) is not held up."""
+        if self._dry_conn is not None:
+            with self.transaction() as conn:
+                yield conn
+            return
+        with self.store.reading() as conn:
+            yield conn
+
     def step(self, name: str) -> None:
         if self.checkpoint is not None:
             self.checkpoint(name)
+
+    def others_pulling(self, entity: str) -> bool:
+        return self.upstream is not None and self.upstream(entity)
+
+    def done_pulling(self, entity: str) -> None:
+        if self.pulled is not None:
+            self.pulled(entity)
 
     def report(self, entity: str, phase: str, done: int) -> None:
         if self.progress is not None:

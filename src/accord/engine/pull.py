@@ -38,6 +38,9 @@ class _Incoming:
     problems: list[ValidationError]
     match: str | None = None  # the match key, once candidates were looked up
 
+    def copy(self) -> _Incoming:
+        return _Incoming(self.record, dict(self.values), list(self.problems))
+
 
 class Pull:
     def __init__(self, ctx: SyncContext, emap: EntityMap) -> None:
@@ -49,7 +52,7 @@ class Pull:
     # -- driving -----------------------------------------------------------------------
     def run(self) -> None:
         ctx = self.ctx
-        with ctx.transaction() as conn:
+        with ctx.reading() as conn:
             cursor, _ = bookkeeping.get_cursor(conn, ctx.system, self.entity)
             retry_keys = [
                 row.external_id
@@ -69,11 +72,16 @@ class Pull:
         self._detect_deletions()
 
     def _process_batch(self, batch: Sequence[ExternalRecord], cursor: str | None) -> None:
+        # What needs no write lock is done first: other runs may write the hub meanwhile.
+        with self.ctx.reading() as conn:
+            batch = self._drop_unchanged(conn, batch)
+        mapped = self._inbound(batch)
         for attempt in range(STALE_RETRIES):
             self._written = None
             try:
                 with self.ctx.transaction() as conn:
-                    self._process(conn, batch)
+                    # A copy per attempt: resolving references rewrites the values.
+                    self._process(conn, [i.copy() for i in mapped])
                     self.ctx.step("pull.batch.before_cursor")
                     if cursor is not None:
                         bookkeeping.set_cursor(
@@ -94,7 +102,7 @@ class Pull:
         ctx = self.ctx
         if not ctx.connector.capabilities(self.emap.source).list_keys:
             return
-        with ctx.transaction() as conn:
+        with ctx.reading() as conn:
             linked = links.count_active(conn, ctx.system, self.entity)
         # When every record the pull sees gets linked (creates are automatic), as many
         # records as live links means none was deleted: skip reading every key.
@@ -102,7 +110,7 @@ class Pull:
         if auto and ctx.connector.count(self.emap.source) == linked:
             return
         present = set(ctx.connector.list_keys(self.emap.source))
-        with ctx.transaction() as conn:
+        with ctx.reading() as conn:
             live = {key for key, _ in links.external_ids(conn, ctx.system, self.entity)}
             unlinked = sorted(present - live) if auto else []
             # Those with an open error were retried at the start of the run already.
@@ -121,9 +129,9 @@ class Pull:
                 self._process_batch(ctx.connector.read_by_keys(self.emap.source, chunk), None)
 
     # -- one batch ---------------------------------------------------------------------
-    def _process(self, conn: Connection, batch: Sequence[ExternalRecord]) -> None:
+    def _process(self, conn: Connection, incoming: list[_Incoming]) -> None:
         ctx = self.ctx
-        batch = self._drop_unchanged(conn, batch)
+        batch = [i.record for i in incoming]
         known = links.by_external(conn, ctx.system, self.entity, [r.key for r in batch])
         reused = [
             r.key
@@ -135,7 +143,7 @@ class Pull:
             links.release_external_ids(conn, ctx.system, self.entity, reused)
             for key in reused:
                 del known[key]
-        incoming = self._map(conn, batch)
+        self._resolve_refs(conn, incoming)
         candidates = self._match_candidates(
             conn,
             [
@@ -236,7 +244,7 @@ class Pull:
             if r.deleted or r.version is None or versions.get(r.key) != r.version or r.key in erring
         ]
 
-    def _map(self, conn: Connection, batch: Sequence[ExternalRecord]) -> list[_Incoming]:
+    def _inbound(self, batch: Sequence[ExternalRecord]) -> list[_Incoming]:
         mapped = []
         for rec in batch:
             if rec.deleted:
@@ -244,6 +252,10 @@ class Pull:
                 continue
             values, problems = self.emap.inbound(rec.values)
             mapped.append(_Incoming(rec, values, problems))
+        return mapped
+
+    def _resolve_refs(self, conn: Connection, mapped: list[_Incoming]) -> None:
+        """System keys in reference fields -> hub ids, through this system's links."""
         for field, ref_entity in self.emap.ref_fields.items():
             keys = collect((m.values for m in mapped), field)
             resolved = hub_ids_for(conn, self.ctx.system, ref_entity, keys)
@@ -258,7 +270,6 @@ class Pull:
                     m.problems.append(
                         ValidationError(f"{ref_entity} {key} is not linked to the hub", field=field)
                     )
-        return mapped
 
     def _match_candidates(
         self, conn: Connection, unlinked: list[_Incoming]

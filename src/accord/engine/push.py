@@ -9,6 +9,7 @@ an idempotency marker, so a crash between the write and its bookkeeping never du
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,6 +25,8 @@ from accord.mapping.profile import EntityMap
 from accord.model.entities import entity_spec
 from accord.store import bookkeeping, links, records
 from accord.store.types import ErrorEntry, HubRecord, Link
+
+FOLLOW_POLL_SECONDS = 0.05
 
 
 def outbound_names(emap: EntityMap) -> list[str]:
@@ -60,7 +63,7 @@ class Push:
 
     def run(self) -> None:
         ctx = self.ctx
-        with ctx.transaction() as conn:
+        with ctx.reading() as conn:
             _, position = bookkeeping.get_cursor(conn, ctx.system, self.entity)
             retry_ids = {
                 row.record_id
@@ -78,8 +81,10 @@ class Push:
         # their unsettled records are read again.
         ahead = [r for r in ctx.settled.get(self.entity, []) if r.lo > position]
         while True:
+            # Asked before reading: once no other run may write, one more read finds all.
+            following = ctx.others_pulling(self.entity)
             before = ahead[0].lo if ahead else None
-            with ctx.transaction() as conn:
+            with ctx.reading() as conn:
                 batch = records.changed_since(
                     conn, self.entity, position, ctx.batch_size, before=before
                 )
@@ -89,20 +94,24 @@ class Push:
                 done += len(batch)
             elif ahead:
                 block = ahead.pop(0)
-                with ctx.transaction() as conn:
+                with ctx.reading() as conn:
                     batch = records.at_seqs(conn, self.entity, block.unsettled)
                 position = block.hi
                 self._push_batch([r for r in batch if r.id not in retry_ids], position)
                 done += block.hi - block.lo + 1
+            elif following:
+                time.sleep(FOLLOW_POLL_SECONDS)  # until the other runs write more, or end
+                continue
             else:
                 break
             ctx.report(self.entity, "push", done)
 
     def _push_batch(self, batch: Sequence[HubRecord], position: int | None) -> None:
         ctx = self.ctx
-        with ctx.transaction() as conn:
-            refused: list[ErrorEntry] = []
+        refused: list[ErrorEntry] = []
+        with ctx.reading() as conn:
             outgoing = self._plan(conn, batch, refused)
+        with ctx.transaction() as conn:
             bookkeeping.add_errors(conn, refused, ctx.run_id, ctx.now())
             # Write-ahead: pending links (with their create markers) and the values about to
             # be sent are committed before the system is written.

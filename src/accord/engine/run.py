@@ -42,10 +42,16 @@ def sync(ctx: SyncContext, *, pull: bool = True, push: bool = True) -> Plan:
 
 def _phases(ctx: SyncContext, *, pull: bool, push: bool) -> None:
     maps = [m for entity in SYNC_ORDER if (m := ctx.profile.entity_map(entity)) is not None]
-    if pull:
-        for emap in maps:
-            if emap.pull:
-                Pull(ctx, emap).run()
+    try:
+        if pull:
+            for emap in maps:
+                if emap.pull:
+                    Pull(ctx, emap).run()
+                ctx.done_pulling(emap.entity)
+    finally:
+        # Runs following this one's pulls are told, however the pulls ended.
+        for entity in SYNC_ORDER:
+            ctx.done_pulling(entity)
     if push:
         for emap in maps:
             if emap.push:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from accord.clock import Clock, SystemClock
 from accord.config import Config
@@ -13,6 +13,10 @@ from accord.jobs.locks import hold_link
 from accord.jobs.state import is_paused
 from accord.service.systems import open_hub, open_system
 from accord.store import HubStore
+
+# Runs of several systems at once: (may other runs still pull this entity?, tell them
+# this run pulled it).
+Follow = tuple[Callable[[str], bool], Callable[[str], None]]
 
 
 def enabled_systems(config: Config, names: Iterable[str] = ()) -> list[str]:
@@ -46,8 +50,12 @@ def run(
     requested: Iterable[int] = (),
     pull: bool = True,
     push: bool = True,
+    follow: Follow | None = None,
 ) -> Plan:
     """Sync (or plan) one system. The caller may pass an open store to reuse it.
+
+    ``follow``: (whether other runs may still pull an entity, told when this run pulled
+    one), for runs of several systems at once (see ``sync_many``).
 
     Whoever asks (the command line, the web app, a retry, a "send to ERP"), the run holds
     the link's lock, so it never overlaps a scheduled run or a worker's (LinkBusyError),
@@ -68,7 +76,7 @@ def run(
                 if is_paused(conn, name):
                     raise ConfigError("this link is paused: `accord resume` it first", system=name)
         with hold_link(hub, name):
-            return _run(config, name, hub, dry_run, clock, progress, requested, pull, push)
+            return _run(config, name, hub, dry_run, clock, progress, requested, pull, push, follow)
     finally:
         if own_store:
             hub.close()
@@ -84,6 +92,7 @@ def _run(
     requested: Iterable[int],
     pull: bool,
     push: bool,
+    follow: Follow | None,
 ) -> Plan:
     system = config.system(name)
     connector, profile = open_system(config, name, clock)
@@ -99,6 +108,8 @@ def _run(
             progress=progress,
             requested=set(requested),
         )
+        if follow is not None:
+            ctx.upstream, ctx.pulled = follow
         return sync(ctx, pull=pull, push=push)
     finally:
         connector.close()
