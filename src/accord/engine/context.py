@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -15,6 +16,10 @@ from accord.mapping.profile import Profile
 from accord.store import HubStore
 
 ProgressCallback = Callable[[str, str, int], None]  # (entity, phase, records done)
+# Batches between full garbage collections during a run: SQLAlchemy statements built per
+# batch form reference cycles that hold the keys bound into them, and with the young
+# generation scanned rarely (for speed) they would otherwise pile up until the run ends.
+COLLECT_EVERY = 20
 
 
 @dataclass(frozen=True)
@@ -44,6 +49,7 @@ class SyncContext:
     # Per entity, what this run's pull wrote in agreement with the system (in seq order).
     settled: dict[str, list[SettledRange]] = field(default_factory=dict)
     plan: Plan = field(init=False)
+    _batches: int = 0
     _dry_conn: Connection | None = None
     # Crash injection for tests: called with a step name between the steps of a run.
     checkpoint: Callable[[str], None] | None = None
@@ -99,5 +105,10 @@ class SyncContext:
             self.pulled(entity)
 
     def report(self, entity: str, phase: str, done: int) -> None:
+        """Called after every batch: tells the progress callback, and now and then
+        collects cyclic garbage (see ``engine.run._fewer_collections``)."""
+        self._batches += 1
+        if self._batches % COLLECT_EVERY == 0:
+            gc.collect()
         if self.progress is not None:
             self.progress(entity, phase, done)

@@ -67,9 +67,10 @@ _collector_default: tuple[int, int, int] = gc.get_threshold()
 def _fewer_collections() -> Iterator[None]:
     """Run the cyclic garbage collector less often while a sync runs.
 
-    A batch allocates hundreds of thousands of small dicts and lists (none in cycles:
-    reference counting frees them), and with the default thresholds the collector runs
-    every 700 allocations and scans them, about a tenth of a large sync's time. The
+    A batch allocates hundreds of thousands of small dicts and lists (reference counting
+    frees them), and with the default thresholds the youngest generation is scanned every
+    700 allocations, about a tenth of a large sync's time. The cycles there are (SQLAlchemy's
+    statements) are collected every few batches instead (``SyncContext.report``). The
     setting is global: runs in several threads count themselves in and out.
     """
     global _collector_users, _collector_default
