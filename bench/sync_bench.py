@@ -411,12 +411,8 @@ def peak_rss_mb() -> float:
     used there because it survives fork and exec: a spawned child would report its
     parent's size at the fork (the parent holds the generated data for a moment).
     """
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024  # kB
-    except OSError:
-        pass
+    if (mb := _status_mb("self", "VmHWM:")) is not None:
+        return mb
     per_mib = 1024 * 1024 if sys.platform == "darwin" else 1024  # bytes on macOS, else KiB
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / per_mib
 

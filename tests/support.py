@@ -1,10 +1,12 @@
-"""Test helpers: a memory-system profile and a one-call sync."""
+"""Test helpers: a memory-system profile, a one-call sync, Exo-shaped ERPs in a directory."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from accord.clock import Clock
+from accord.config import Config, HubConfig, SystemConfig
 from accord.connectors.base import Connector
 from accord.engine import Plan, SyncContext, sync
 from accord.mapping.profile import ConflictPolicy, ConflictRule, EntityMap, FieldMap, Profile
@@ -47,3 +49,22 @@ def run_sync(
 ) -> Plan:
     ctx = SyncContext(store, connector, profile, connector.name, clock, dry_run=dry_run, **options)
     return sync(ctx)
+
+
+def exo_erps_config(directory: Path, *names: str, batch_size: int = 50) -> Config:
+    """A hub (``hub.db``) and Exo-shaped ERPs (``<name>.db``) in ``directory``, two-way;
+    erp1's account numbers are the hub's codes."""
+    return Config(
+        hub=HubConfig(database=f"sqlite:///{directory / 'hub.db'}", database_env=None),
+        systems={
+            name: SystemConfig(
+                kind="sql",
+                preset="exo",
+                url=f"sqlite:///{directory / f'{name}.db'}",
+                sync="two-way",
+                batch_size=batch_size,
+                owns_codes=name == "erp1",
+            )
+            for name in names
+        },
+    )

@@ -16,7 +16,7 @@ from accord.store import HubStore, bookkeeping, links, records
 from accord.store.schema import conflicts as conflicts_table
 from accord.store.schema import links as links_table
 from accord.store.schema import records as records_table
-from tests.support import memory_profile, run_sync
+from tests.support import exo_erps_config, memory_profile, run_sync
 
 
 class CrashError(Exception):
@@ -170,7 +170,6 @@ def test_crash_after_creating_in_a_second_erp_links_by_marker_not_by_number(tmp_
     """Killed after erp2 took a batch of creates, before the links were saved: the next
     run must link erp2's rows to the records that made them (by marker), never to other
     records that happen to share erp2's own account numbers."""
-    from accord.config import Config, HubConfig, SystemConfig
     from accord.connectors.sql import SqlConnector
     from accord.presets import exo as exo_preset
     from accord.sandbox.exo import create_schema, generate
@@ -182,20 +181,7 @@ def test_crash_after_creating_in_a_second_erp_links_by_marker_not_by_number(tmp_
     engine = make_engine(f"sqlite:///{tmp_path / 'erp2.db'}")
     create_schema(engine)
     engine.dispose()
-    config = Config(
-        hub=HubConfig(database=f"sqlite:///{tmp_path / 'hub.db'}", database_env=None),
-        systems={
-            name: SystemConfig(
-                kind="sql",
-                preset="exo",
-                url=f"sqlite:///{tmp_path / f'{name}.db'}",
-                sync="two-way",
-                batch_size=50,
-                owns_codes=name == "erp1",
-            )
-            for name in ("erp1", "erp2")
-        },
-    )
+    config = exo_erps_config(tmp_path, "erp1", "erp2")
     store = HubStore(config.hub.database)
     clock = ManualClock(step=timedelta(milliseconds=1))
     sync_service.run(config, "erp1", store=store, clock=clock)

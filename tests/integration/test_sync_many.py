@@ -17,31 +17,15 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from accord.config import Config, HubConfig, SystemConfig, render
+from accord.config import render
 from accord.sandbox.exo import create_schema, generate
 from accord.service.sync_many import Outcome, run_many
 from accord.store import HubStore
 from accord.store.database import make_engine
 from accord.store.schema import links, runs
+from tests.support import exo_erps_config
 
 CUSTOMERS, CONTACTS = 600, 1500
-
-
-def _config(tmp_path: Path, *names: str) -> Config:
-    return Config(
-        hub=HubConfig(database=f"sqlite:///{tmp_path / 'hub.db'}", database_env=None),
-        systems={
-            name: SystemConfig(
-                kind="sql",
-                preset="exo",
-                url=f"sqlite:///{tmp_path / f'{name}.db'}",
-                sync="two-way",
-                batch_size=50,
-                owns_codes=name == "erp1",
-            )
-            for name in names
-        },
-    )
 
 
 @pytest.fixture
@@ -89,7 +73,7 @@ def _first_link(tmp_path: Path, system: str, entity: str) -> str:
 
 
 def test_a_push_sends_on_what_another_system_pulls_while_it_pulls(erps: Path) -> None:
-    outcomes = run_many(_config(erps, "erp1", "erp2"), ["erp1", "erp2"])
+    outcomes = run_many(exo_erps_config(erps, "erp1", "erp2"), ["erp1", "erp2"])
     assert [(o.system, o.error) for o in outcomes] == [("erp1", None), ("erp2", None)]
     erp1, erp2 = (o.plan for o in outcomes)
     assert erp1 is not None and erp1.counts["hub.company.create"] == CUSTOMERS
@@ -112,7 +96,7 @@ def test_a_push_sends_on_what_another_system_pulls_while_it_pulls(erps: Path) ->
 
 def test_a_system_that_fails_holds_up_nobody(erps: Path) -> None:
     (erps / "broken.db").write_text("this is not a database")
-    config = _config(erps, "erp1", "broken", "erp2")
+    config = exo_erps_config(erps, "erp1", "broken", "erp2")
     outcomes = run_many(config, ["erp1", "broken", "erp2"])
     by_name = {o.system: o for o in outcomes}
     assert by_name["erp1"].error is None and by_name["erp2"].error is None
@@ -133,21 +117,21 @@ def test_a_sync_process_killed_is_reported_and_the_others_finish(erps: Path) -> 
                     killed.append(child.pid)
 
     outcomes: list[Outcome] = run_many(
-        _config(erps, "erp1", "erp2"), ["erp1", "erp2"], progress=kill_erp1
+        exo_erps_config(erps, "erp1", "erp2"), ["erp1", "erp2"], progress=kill_erp1
     )
     assert killed
     erp1, erp2 = outcomes
     assert erp1.plan is None and erp1.error and "exit code -9" in erp1.error
     assert erp2.error is None and erp2.plan is not None
     # The next sync picks up where the killed run stopped: everything reaches erp2.
-    again = run_many(_config(erps, "erp1", "erp2"), ["erp1", "erp2"])
+    again = run_many(exo_erps_config(erps, "erp1", "erp2"), ["erp1", "erp2"])
     assert all(o.error is None for o in again)
     assert _erp_count(erps / "erp2.db", "DR_ACCS") > CUSTOMERS * 0.9
     assert [status for status, _, _ in _runs(erps)["erp1"]] == ["interrupted", "ok"]
 
 
 def test_accord_sync_runs_the_systems_together_or_one_at_a_time(erps: Path) -> None:
-    (erps / "accord.toml").write_text(render(_config(erps, "erp1", "erp2")))
+    (erps / "accord.toml").write_text(render(exo_erps_config(erps, "erp1", "erp2")))
     env = {k: v for k, v in os.environ.items() if k != "ACCORD_DATABASE_URL"}
     env["COLUMNS"] = "160"
 

@@ -311,9 +311,13 @@ class SqlConnector:
                 return conn.execute(stmt.order_by(*columns).limit(size)).all()
 
         while True:
-            rows = page(base) if skippable is None else page(skippable[0])
-            if skippable is not None and not all(map(skippable[1], rows)):
+            if skippable is None:
                 rows = page(base)
+            else:
+                narrow, skipped = skippable
+                rows = page(narrow)
+                if not all(map(skipped, rows)):
+                    rows = page(base)
             if rows:
                 yield rows
             if len(rows) < size:

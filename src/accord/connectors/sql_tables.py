@@ -124,13 +124,17 @@ class Shape:
         """The columns that order rows by key: child key, then parent key (fan-out)."""
         return [self.key_col] + ([self.parent_col] if self.parent_col is not None else [])
 
-    def select(self) -> Select[Any]:
+    def _order_columns(self) -> list[Any]:
+        """Key, parent (fan-out) and stamp: the first columns of every select."""
         cols: list[Any] = [self.key_col.label(KEY)]
         if self.parent_col is not None:
             cols.append(self.parent_col.label(PARENT))
         if self.order_col is not None:
             cols.append(self.order_col.label(ORDER))
-        cols += [col.label(name) for name, col in self.fields.items()]
+        return cols
+
+    def select(self) -> Select[Any]:
+        cols = self._order_columns() + [col.label(name) for name, col in self.fields.items()]
         if self.marker_col is not None:
             # Last, so every other position stays as in writes' RETURNING rows.
             cols.append(self.marker_col.label(MARKER))
@@ -138,12 +142,7 @@ class Shape:
 
     def select_order(self) -> Select[Any]:
         """Key, parent (fan-out) and stamp only, at the positions select() has them."""
-        cols: list[Any] = [self.key_col.label(KEY)]
-        if self.parent_col is not None:
-            cols.append(self.parent_col.label(PARENT))
-        if self.order_col is not None:
-            cols.append(self.order_col.label(ORDER))
-        return select(*cols).select_from(self.source)
+        return select(*self._order_columns()).select_from(self.source)
 
     def select_keys(self) -> Select[Any]:
         cols: list[Any] = [self.key_col.label(KEY)]

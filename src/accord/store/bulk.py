@@ -60,18 +60,17 @@ def update_many(
     _check_names(table, (*names, *where))
     if conn.dialect.name == "sqlite" and _fast(table, names, inserting=False):
         sets = _tuples(table, names, [values for values, _ in rows])
-        matches = _tuples(table, where, [_keyed(where, keys) for _, keys in rows])
-        both = [a + b for a, b in zip(sets, matches, strict=True)]
+        # Key columns (ids, sequence numbers) need no conversion.
+        both = [values + tuple(keys) for values, (_, keys) in zip(sets, rows, strict=True)]
         return int(conn.exec_driver_sql(_update_sql(table, names, where), both).rowcount)
     stmt = update(table).where(*(table.c[w] == bindparam(_WHERE + w) for w in where))
-    params = [{**values, **_keyed(where, keys, _WHERE)} for values, keys in rows]
+    params = [
+        {**values, **{_WHERE + w: key for w, key in zip(where, keys, strict=True)}}
+        for values, keys in rows
+    ]
     if conn.dialect.supports_sane_multi_rowcount:
         return int(conn.execute(stmt, params).rowcount)
     return sum(int(conn.execute(stmt, one).rowcount) for one in params)
-
-
-def _keyed(where: tuple[str, ...], keys: Sequence[Any], prefix: str = "") -> dict[str, Any]:
-    return {prefix + name: key for name, key in zip(where, keys, strict=True)}
 
 
 def _tuples(
