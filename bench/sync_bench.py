@@ -445,9 +445,9 @@ def make_target(source: Path, target: Path) -> None:
     has the same STAFF rows; its companies' account managers then resolve.
     """
     from accord.sandbox.exo import create_schema
-    from accord.store.database import make_engine
+    from accord.store.database import make_system_engine
 
-    engine = make_engine(url_of(target))
+    engine = make_system_engine(url_of(target))
     try:
         create_schema(engine)
     finally:

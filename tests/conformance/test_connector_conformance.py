@@ -20,7 +20,7 @@ from accord.connectors.base import Connector, ExternalRecord, Operation
 from accord.connectors.memory import MemoryConnector
 from accord.connectors.sql import SqlConnector
 from accord.connectors.sql_tables import TableSpec
-from accord.store.database import make_engine
+from accord.store.database import make_system_engine
 
 ENTITY = "things"
 NAME_LIMIT = 30
@@ -40,7 +40,7 @@ def _memory(_: pytest.FixtureRequest, clock: ManualClock) -> Connector:
 
 
 def _sql(url: str, clock: ManualClock) -> Connector:
-    engine = make_engine(url)
+    engine = make_system_engine(url)
     metadata = MetaData()
     Table(
         "THINGS",

@@ -40,7 +40,7 @@ from accord.presets.exo import profile
 from accord.sandbox.exo import CONTACTS, DR_ACCS, DR_CONTACTS, ExoEditor, create_schema, generate
 from accord.service.records import edit_record
 from accord.store import HubStore
-from accord.store.database import make_engine
+from accord.store.database import make_system_engine
 from accord.store.schema import conflicts, cursors, errors, journal, links, records, runs
 
 SEED = int(os.environ.get("ACCORD_CRASH_SEED", "3"))
@@ -92,7 +92,7 @@ def build_world(directory: Path, seed: int) -> World:
     directory.mkdir(parents=True, exist_ok=True)
     world = World(directory)
     generate(world.url("erp1"), customers=150, contacts=400, seed=seed)
-    erp2 = make_engine(world.url("erp2"))
+    erp2 = make_system_engine(world.url("erp2"))
     create_schema(erp2)
     erp2.dispose()
     config = Config(
@@ -157,7 +157,7 @@ def tail(log: Path, size: int = 1500) -> str:
 
 @contextmanager
 def opened(url: str) -> Iterator[Engine]:
-    engine = make_engine(url)
+    engine = make_system_engine(url)
     try:
         yield engine
     finally:

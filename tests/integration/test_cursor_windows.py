@@ -27,7 +27,7 @@ from accord.connectors.sql import SqlConnector
 from accord.connectors.sql_tables import TableSpec
 from accord.mapping.profile import EntityMap, FieldMap, Profile
 from accord.store import HubStore, links
-from accord.store.database import make_engine
+from accord.store.database import make_system_engine
 from tests.support import run_sync
 
 PROFILE = Profile(
@@ -56,7 +56,7 @@ SPEC = TableSpec(
 
 def _companies(path: Path) -> tuple[Engine, Table]:
     """A SQLite ERP file with the COMPANIES table of SPEC."""
-    engine = make_engine(f"sqlite:///{path}")
+    engine = make_system_engine(f"sqlite:///{path}")
     metadata = MetaData()
     table = Table(
         "COMPANIES",

@@ -174,11 +174,11 @@ def test_crash_after_creating_in_a_second_erp_links_by_marker_not_by_number(tmp_
     from accord.presets import exo as exo_preset
     from accord.sandbox.exo import create_schema, generate
     from accord.service import sync as sync_service
-    from accord.store.database import make_engine
+    from accord.store.database import make_system_engine
     from accord.store.schema import records as records_table
 
     generate(f"sqlite:///{tmp_path / 'erp1.db'}", customers=120, contacts=200, seed=5)
-    engine = make_engine(f"sqlite:///{tmp_path / 'erp2.db'}")
+    engine = make_system_engine(f"sqlite:///{tmp_path / 'erp2.db'}")
     create_schema(engine)
     engine.dispose()
     config = exo_erps_config(tmp_path, "erp1", "erp2")

@@ -35,7 +35,7 @@ from accord.clock import ManualClock, to_iso
 from accord.connectors.base import Connector, ExternalRecord, Operation
 from accord.connectors.sql import FULL_SCAN, FanOut, SqlConnector, TableSpec
 from accord.errors import ConfigError, TransientError
-from accord.store.database import make_engine
+from accord.store.database import make_system_engine
 
 T0 = datetime(2026, 3, 2, 9, 0)  # naive UTC, as the ERP stores it
 
@@ -151,7 +151,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 @pytest.fixture
 def erp(db_url: str) -> Iterator[Engine]:
     """The ERP's own engine: what its users write through."""
-    engine = make_engine(db_url)
+    engine = make_system_engine(db_url)
     metadata.create_all(engine)
     yield engine
     engine.dispose()
@@ -580,7 +580,7 @@ def test_modified_at_is_iso_utc(erp: Engine, connect: Callable[..., SqlConnector
 
 
 def test_a_plain_sqlite_engine_keeps_checks_and_writes_in_one_transaction(tmp_path: Path) -> None:
-    # Without make_engine's BEGIN handling, pysqlite opens no transaction before a SELECT;
+    # Without make_system_engine's BEGIN handling, pysqlite opens no transaction before a SELECT;
     # the connector must still roll a failed batch back before redoing it row by row.
     engine = create_engine(f"sqlite:///{tmp_path / 'plain.db'}")
     metadata.create_all(engine)
@@ -620,6 +620,25 @@ def test_a_locked_database_raises_a_transient_error(tmp_path: Path) -> None:
         holder.execute("ROLLBACK")
         holder.close()
         engine.dispose()
+
+
+def test_a_sqlite_system_file_keeps_its_journal_mode(tmp_path: Path) -> None:
+    # WAL is recorded in the file and fails on network shares: a customer's database file
+    # stays in the mode its owner chose, whatever the hub uses.
+    path = tmp_path / "customer.db"
+    owner = sqlite3.connect(path)
+    owner.close()
+    metadata.create_all(create_engine(f"sqlite:///{path}"))
+    connector = SqlConnector("erp", f"sqlite:///{path}", [CONTACTS_SPEC])
+    try:
+        (result,) = connector.apply("contacts", [Operation("create", None, {"FIRSTNAME": "Ann"})])
+        assert result.ok, result.error
+        assert [r.key for r in read_all(connector, "contacts")[0]] == [result.key]
+    finally:
+        connector.close()
+    owner = sqlite3.connect(path)
+    assert owner.execute("PRAGMA journal_mode").fetchone() == ("delete",)
+    owner.close()
 
 
 def test_an_unreachable_database_raises_a_transient_error() -> None:

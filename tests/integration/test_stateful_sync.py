@@ -54,7 +54,7 @@ from accord.engine import SyncContext, sync
 from accord.mapping.profile import ConflictPolicy, ConflictRule, EntityMap, FieldMap, Profile
 from accord.service.records import create_record, delete_record, edit_record
 from accord.store import HubStore, links, records
-from accord.store.database import make_engine
+from accord.store.database import make_system_engine
 from accord.store.schema import conflicts, journal
 from accord.store.schema import records as records_table
 
@@ -173,7 +173,7 @@ class SyncMachine(RuleBasedStateMachine):
         self.engines = {}
         self.tables = {}
         for name in SYSTEMS:
-            engine = make_engine(f"sqlite:///{self.dir / f'{name}.db'}")
+            engine = make_system_engine(f"sqlite:///{self.dir / f'{name}.db'}")
             metadata = MetaData()
             self.tables[name] = _system_table(metadata)
             metadata.create_all(engine)

@@ -21,7 +21,7 @@ from accord.config import render
 from accord.sandbox.exo import create_schema, generate
 from accord.service.sync_many import Outcome, run_many
 from accord.store import HubStore
-from accord.store.database import make_engine
+from accord.store.database import make_system_engine
 from accord.store.schema import links, runs
 from tests.support import exo_erps_config
 
@@ -31,7 +31,7 @@ CUSTOMERS, CONTACTS = 600, 1500
 @pytest.fixture
 def erps(tmp_path: Path) -> Path:
     generate(f"sqlite:///{tmp_path / 'erp1.db'}", customers=CUSTOMERS, contacts=CONTACTS, seed=5)
-    engine = make_engine(f"sqlite:///{tmp_path / 'erp2.db'}")
+    engine = make_system_engine(f"sqlite:///{tmp_path / 'erp2.db'}")
     create_schema(engine)
     engine.dispose()
     with sqlite3.connect(tmp_path / "erp2.db") as conn:  # each ERP keeps its own staff list

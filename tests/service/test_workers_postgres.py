@@ -12,10 +12,11 @@ import pytest
 from accord.sandbox.exo import ExoEditor
 from accord.service import queries
 from accord.service.records import edit_record
+from accord.service.system_settings import update_system
 from accord.store import HubStore
 from accord.store.schema import runs
 from tests.service import workers as w
-from tests.service.support import wait_for
+from tests.service.support import count_runs, wait_for
 
 pytestmark = pytest.mark.postgres
 
@@ -153,3 +154,37 @@ def _hub_ready(url: str) -> bool:
     except Exception:
         return False
     return True
+
+
+def test_a_running_worker_follows_settings_changed_in_the_configuration_file(
+    tmp_path: Path, pg_schema_url: str
+) -> None:
+    # What the web app's settings page does (update_system writes the file): a worker
+    # started before must act on it without a restart.
+    settings = w.link_set(tmp_path, pg_schema_url, every="1s", count=2)
+    update_system(settings, "erp01", sync="off")
+    workers = w.Workers(tmp_path)
+    workers.start(1)
+    store: HubStore | None = None
+    try:
+        wait_for(lambda: _hub_ready(pg_schema_url), 60, "the schemas")
+        store = HubStore(pg_schema_url, create=False)
+        hub = store
+        wait_for(lambda: count_runs(hub, "erp00", "ok") >= 2, 60, "erp00's first runs")
+        assert count_runs(hub, "erp01") == 0
+
+        update_system(settings, "erp01", sync="two-way")
+        update_system(settings, "erp00", sync="off")
+        wait_for(lambda: count_runs(hub, "erp01", "ok") >= 2, 60, "erp01's first runs")
+        # Jobs of erp00 queued before the change may still finish; none start after them.
+        wait_for(lambda: count_runs(hub, "erp00", "running") == 0, 30, "erp00 to settle")
+        settled = count_runs(hub, "erp00")
+        ran = count_runs(hub, "erp01", "ok")
+        wait_for(lambda: count_runs(hub, "erp01", "ok") >= ran + 2, 60, "two more erp01 runs")
+        assert count_runs(hub, "erp00") == settled
+    finally:
+        codes = workers.stop()
+        if store is not None:
+            store.close()
+    assert codes == [0], workers.log_text()
+    assert '"config.reloaded"' in _logs(workers)

@@ -23,7 +23,7 @@ from accord.sandbox.exo import (
     generate,
     metadata,
 )
-from accord.store.database import make_engine
+from accord.store.database import make_system_engine
 
 START = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
 NAIVE_START = START.replace(tzinfo=None)
@@ -42,7 +42,7 @@ def erp(tmp_path: Path) -> tuple[str, ExoSandboxStats]:
 
 @pytest.fixture
 def engine(erp: tuple[str, ExoSandboxStats]) -> Iterator[Engine]:
-    engine = make_engine(erp[0])
+    engine = make_system_engine(erp[0])
     yield engine
     engine.dispose()
 
@@ -141,7 +141,7 @@ def test_exactly_one_invalid_email(engine: Engine) -> None:
 def test_invalid_email_count_follows_the_option(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'erp.db'}"
     stats = _generate(url, invalid_emails=4)
-    engine = make_engine(url)
+    engine = make_system_engine(url)
     try:
         emails = [c["EMAIL"] for c in _all(engine, CONTACTS) if c["EMAIL"]]
     finally:
@@ -176,7 +176,7 @@ def test_same_seed_same_data(tmp_path: Path) -> None:
     def dump(name: str, seed: int) -> list[list[dict[str, Any]]]:
         url = f"sqlite:///{tmp_path / name}"
         _generate(url, seed=seed, customers=120, contacts=300)
-        engine = make_engine(url)
+        engine = make_system_engine(url)
         try:
             return [_all(engine, t) for t in (STAFF, DR_ACCS, CONTACTS, DR_CONTACTS)]
         finally:
@@ -264,7 +264,7 @@ def test_add_contact_and_move_the_default(editor: ExoEditor) -> None:
 
 
 def test_generate_into_an_engine_leaves_it_open_and_refuses_a_second_fill(tmp_path: Path) -> None:
-    engine = make_engine(f"sqlite:///{tmp_path / 'erp.db'}")
+    engine = make_system_engine(f"sqlite:///{tmp_path / 'erp.db'}")
     try:
         stats = generate(engine, customers=10, contacts=10, clock=ManualClock(START))
         assert stats.customers == stats.contacts == 10

@@ -73,7 +73,7 @@ from accord.connectors.sql_tables import (
     reflect,
 )
 from accord.errors import ConfigError, ConnectorError, PermanentError, TransientError
-from accord.store.database import make_engine
+from accord.store.database import make_system_engine
 
 __all__ = ["FULL_SCAN", "FanOut", "SqlConnector", "TableSpec"]
 
@@ -103,7 +103,7 @@ class SqlConnector:
         self.name = name
         self.clock = clock or SystemClock()
         self._owns_engine = engine is None
-        self.engine = engine if engine is not None else make_engine(url)
+        self.engine = engine if engine is not None else make_system_engine(url)
         try:
             self._shapes = reflect(self.engine, tables)
         except ConfigError as exc:

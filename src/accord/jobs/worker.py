@@ -44,6 +44,7 @@ from accord.clock import SystemClock
 from accord.config import Config
 from accord.errors import ConfigError
 from accord.jobs import due, state, tasks
+from accord.jobs.live_config import LiveConfig
 from accord.jobs.locks import LinkBusyError, hold_link, lock_key
 from accord.store import HubStore
 from accord.store.database import make_engine, migrate
@@ -111,8 +112,13 @@ def build_app(
     stalled_after: float = 30.0,
     max_attempts: int = 5,
 ) -> tuple[procrastinate.App, _Hub]:
-    """The Procrastinate app with Accord's tasks, bound to the configuration's hub."""
+    """The Procrastinate app with Accord's tasks, bound to the configuration's hub.
+
+    Jobs and ticks take the systems' settings from the configuration file as it is when
+    they start (``LiveConfig``): changes made in the web app reach running workers.
+    """
     hub_url = settings.hub.resolved_url()
+    live = LiveConfig(settings)
     app = procrastinate.App(
         connector=procrastinate.PsycopgConnector(conninfo=conninfo(hub_url)),
         # A worker starting long after a missed tick should not replay it.
@@ -127,7 +133,7 @@ def build_app(
         # should_abort turns true when the worker shuts down (or the job is aborted by
         # hand): the run then stops between two batches.
         outcome = tasks.sync_link(
-            settings, system, chosen, store=hub.get(), stop=context.should_abort
+            live.get(), system, chosen, store=hub.get(), stop=context.should_abort
         )
         if outcome.status == "stopped":
             if _twin_waits(hub.get(), context.job.queueing_lock):
@@ -139,12 +145,12 @@ def build_app(
 
     @app.task(name=NIGHTLY_TASK, queue=SYNC_QUEUE, retry=retry)
     def nightly(system: str, job: str) -> str:
-        return tasks.run_nightly(settings, system, job, store=hub.get())
+        return tasks.run_nightly(live.get(), system, job, store=hub.get())
 
     @app.periodic(cron=f"* * * * * */{tick_seconds}", periodic_id="schedule")
     @app.task(name=TICK_TASK, queue=TICK_QUEUE, priority=10)
     async def tick(timestamp: int) -> None:
-        work = asyncio.ensure_future(_tick(app, settings, hub.get(), stalled_after))
+        work = asyncio.ensure_future(_tick(app, live.get(), hub.get(), stalled_after))
         try:
             await asyncio.shield(work)
         except asyncio.CancelledError:

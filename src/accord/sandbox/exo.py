@@ -42,7 +42,7 @@ from sqlalchemy import (
 
 from accord.clock import Clock, SystemClock
 from accord.sandbox.fake_data import COPIED_COLUMNS, ExoRows
-from accord.store.database import make_engine
+from accord.store.database import make_system_engine
 
 metadata = MetaData()
 
@@ -189,7 +189,7 @@ def generate(
     now = _naive_utc((clock or SystemClock()).now())
     rows = ExoRows(random.Random(seed), now, customers, contacts, salespersons)
     rows.build(shared_fraction, duplicate_fraction, invalid_emails)
-    engine = make_engine(url_or_engine) if isinstance(url_or_engine, str) else url_or_engine
+    engine = make_system_engine(url_or_engine) if isinstance(url_or_engine, str) else url_or_engine
     try:
         create_schema(engine)
         with engine.begin() as conn:
@@ -244,7 +244,7 @@ class ExoEditor:
     def __init__(self, url_or_engine: str | Engine, clock: Clock | None = None) -> None:
         self._owned = isinstance(url_or_engine, str)
         self.engine = (
-            make_engine(url_or_engine) if isinstance(url_or_engine, str) else url_or_engine
+            make_system_engine(url_or_engine) if isinstance(url_or_engine, str) else url_or_engine
         )
         self.clock = clock or SystemClock()
 

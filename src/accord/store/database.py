@@ -1,4 +1,5 @@
-"""Opening the hub database: SQLite (WAL) by default, PostgreSQL by URL, schema by Alembic."""
+"""Opening databases: the hub (SQLite in WAL by default, PostgreSQL by URL, schema by
+Alembic) and the SQL systems Accord syncs with, whose files are not ours to reconfigure."""
 
 from __future__ import annotations
 
@@ -32,26 +33,48 @@ JSON_CODEC: dict[str, Any] = {"json_serializer": json_text, "json_deserializer":
 
 
 def make_engine(url: str) -> Engine:
+    """The hub's engine; on SQLite it puts the file in WAL mode (a lasting setting)."""
+    return _engine(url, _hub_pragmas)
+
+
+def make_system_engine(url: str) -> Engine:
+    """An engine on a system's database (an ERP's SQLite file, say).
+
+    Only settings that last as long as the connection: the file's journal mode stays what
+    its owner chose (WAL is recorded in the file and does not work on network shares
+    that other programs may open it from), and writes keep SQLite's full durability.
+    """
+    return _engine(url, _system_pragmas)
+
+
+def _engine(url: str, pragmas: Any) -> Engine:
     url = normalise_url(url)
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 30}, **JSON_CODEC)
-        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "connect", pragmas)
         event.listen(engine, "begin", _sqlite_begin)
         return engine
     return create_engine(url, pool_pre_ping=True, **JSON_CODEC)
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
+def _hub_pragmas(dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
+    _system_pragmas(dbapi_connection, record)
+    cursor = dbapi_connection.cursor()
+    # WAL lets the web app read while a sync writes; NORMAL is durable at checkpoints and
+    # safe against corruption, which is the usual pairing with WAL. Checkpoints every
+    # 10,000 pages, not 1,000: the default synced to disk at almost every batch's commit.
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA wal_autocheckpoint=10000")
+    cursor.close()
+
+
+def _system_pragmas(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
     # The driver's own transaction handling (Python < 3.12) breaks savepoints; SQLAlchemy
     # takes over: the driver stays in autocommit and _sqlite_begin opens transactions.
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
-    # WAL lets the web app read while a sync writes; NORMAL is durable at checkpoints and
-    # safe against corruption, which is the usual pairing with WAL.
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=30000")
-    cursor.execute("PRAGMA wal_autocheckpoint=10000")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
 
