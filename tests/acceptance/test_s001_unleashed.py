@@ -528,3 +528,32 @@ def test_s001_02_send_to_unleashed_with_the_hub_on_postgresql(
         erp = world.customer(customer["Guid"])
         assert erp["CustomerName"] == "On PostgreSQL Ltd"
         assert [c["ContactLastName"] for c in erp["Contacts"]].count("Hub") == 1
+
+
+def test_s001_02_a_contact_deleted_in_unleashed_is_deactivated_in_the_hub(
+    world: UnleashedWorld,
+) -> None:
+    world.sync()
+    customer = world.customer_with_contacts()
+    guid = customer["Guid"]
+    gone, kept = customer["Contacts"][0], customer["Contacts"][1:]
+    gone_key = _contact_key(gone, customer)
+    person_id = world.contact(gone_key).id
+    others = [_contact_key(c, other) for other in world.customers() for c in other["Contacts"]]
+    world.clock.advance(timedelta(minutes=5))
+    world.erp.delete_contact(guid, gone["Guid"])
+    world.sync()
+
+    person, changes = queries.history(world.store, person_id)
+    # Deactivated, not deleted: nothing is lost.
+    assert person.data.get("active") is False and not person.deleted
+    assert person.data["last_name"] == (gone["ContactLastName"] or "").strip()
+    deactivated = [c for c in changes if c.field == "active" and c.new is False]
+    assert len(deactivated) == 1 and deactivated[0].system == SYSTEM
+    # Nothing else moved: every other contact, of this customer and the others, is active.
+    assert [
+        k for k in others if k != gone_key and world.contact(k).data.get("active") is False
+    ] == []
+    assert {c["Guid"] for c in world.customer(guid)["Contacts"]} == {c["Guid"] for c in kept}
+    world.sync()  # and it stays so: the next run finds nothing more to do
+    assert len([c for c in queries.history(world.store, person_id)[1] if c.field == "active"]) == 1

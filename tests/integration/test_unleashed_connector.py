@@ -217,6 +217,30 @@ def test_contacts_are_updated_and_deleted_under_their_customer(
     assert not missing.ok and "not found" in str(missing.error)
 
 
+def test_a_changed_customer_lists_all_its_contacts_so_a_deleted_one_is_seen(
+    sandbox: UnleashedSandbox, connect: Connect, clock: ManualClock
+) -> None:
+    connector = connect()
+    _, cursor = _read(connector.read_changes(CONTACTS, None, 100))
+    customer = next(
+        c
+        for c in map(sandbox.data.customer, sandbox.data.all_customer_guids())
+        if c is not None and len(c["Contacts"]) >= 3
+    )
+    guid = customer["Guid"]
+    keys = [f"{c['Guid']}@{guid}" for c in customer["Contacts"]]
+    clock.advance(timedelta(minutes=5))
+    sandbox.data.delete_contact(guid, customer["Contacts"][0]["Guid"])
+    batches = list(connector.read_changes(CONTACTS, cursor, 100))
+    listed = {suffix: keys for b in batches for suffix, keys in b.listed_whole.items()}
+    # Its unchanged contacts are listed, the deleted one is not (nor returned as a change).
+    assert listed[f"@{guid}"] == frozenset(keys[1:])
+    assert keys[0] not in [r.key for b in batches for r in b.records]
+    assert connector.read_by_keys(CONTACTS, keys[:1])[0].deleted
+    # Customers are not listed by group: they are read whole, one record each.
+    assert all(not b.listed_whole for b in connector.read_changes(CUSTOMERS, None, 100))
+
+
 def test_from_config_reads_the_id_and_key_from_options_or_the_environment(
     sandbox: UnleashedSandbox, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:

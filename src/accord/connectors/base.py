@@ -6,7 +6,7 @@ is the mapping layer's job and merging is the engine's. A connector never decide
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
 
@@ -30,6 +30,11 @@ class ExternalRecord:
 class ChangeBatch:
     records: list[ExternalRecord]
     cursor: str | None  # where to resume after this batch has been committed
+    # Groups of records the read listed whole, by key suffix: every key ending with the
+    # suffix that exists now, changed or not (a customer read with all its contacts).
+    # The engine reads a linked key of such a group that is not listed by key, and takes
+    # it as deleted if the system confirms. For systems that cannot list every key cheaply.
+    listed_whole: Mapping[str, frozenset[str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,11 @@ Native entities: ``salespersons`` (key: Guid), ``customers`` (key: Guid) and ``c
 Reading changes: customers are paged with ``orderBy=LastModifiedOn`` and
 ``modifiedSince`` (seconds, so a read starts a little before the cursor and the engine
 drops the re-read records by version). Contacts come with their customers
-(``includeAllContacts``): a contact change is taken to stamp its customer, as the sandbox
-does. Page numbers shift when a record already read is modified during the read (it moves
+(``includeAllContacts``): a contact change, a deletion included, is taken to stamp its
+customer, as the sandbox does. Each such customer's contacts are listed whole
+(``ChangeBatch.listed_whole``, by the ``@<customer Guid>`` key suffix), so a linked contact
+missing from the list is read by key (``GET /Customers/{Guid}/Contacts``) and, when that
+confirms it is gone, deleted. Page numbers shift when a record already read is modified during the read (it moves
 to the end); a record seen twice in one pass shows that happened, and the pass is
 repeated, so no record is skipped. The cursor is stored only after a whole pass.
 
@@ -19,8 +22,8 @@ returns no version: the record it answers may hold edits made in Unleashed since
 read, and a version would mark those as already seen; the next read merges them (the
 fields we wrote compare equal to the base, so nothing echoes). The API has no
 conditional update and customers are made obsolete rather than deleted, so those
-capabilities are declared off; reading every key costs a full read, so deletions are not
-looked for either (a missing contact surfaces as a refused update).
+capabilities are declared off; reading every key costs a full read, so deleted
+customers are not looked for (customers are made obsolete instead).
 """
 
 from __future__ import annotations
@@ -286,6 +289,7 @@ class UnleashedConnector:
             shifted = False
             for items in self._pages("/Customers", params):
                 records: list[ExternalRecord] = []
+                listed: dict[str, frozenset[str]] = {}
                 for item in items:
                     guid = str(item.get("Guid"))
                     shifted = shifted or guid in seen
@@ -294,14 +298,26 @@ class UnleashedConnector:
                     newest = max(newest, stamp)
                     if entity == CUSTOMERS:
                         records.append(customer_record(item, self._names()))
-                    else:
-                        records.extend(self._contacts_in(item, guid, since))
-                yield ChangeBatch(records, None)
+                        continue
+                    records.extend(self._contacts_in(item, guid, since))
+                    if isinstance(item.get("Contacts"), list):
+                        listed[contact_key("", guid)] = self._contact_keys(item, guid)
+                yield ChangeBatch(records, None, listed)
             if not shifted:
                 yield ChangeBatch([], str(newest))
                 return
         # Still moving after every pass: keep the old cursor, so the next run reads it again.
         yield ChangeBatch([], None if since is None else str(since))
+
+    @staticmethod
+    def _contact_keys(item: dict[str, Any], guid: str) -> frozenset[str]:
+        """Every contact the customer holds now, changed since the cursor or not."""
+        contacts = item.get("Contacts") or []
+        return frozenset(
+            contact_key(str(c["Guid"]), guid)
+            for c in contacts
+            if isinstance(c, dict) and c.get("Guid")
+        )
 
     @staticmethod
     def _contacts_in(item: dict[str, Any], guid: str, since: int | None) -> list[ExternalRecord]:

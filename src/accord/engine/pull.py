@@ -8,7 +8,7 @@ flight, which the next run reads again.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,7 +64,10 @@ class Pull:
             self._process_batch(retried, None)
         done = 0
         for batch in ctx.connector.read_changes(self.emap.source, cursor, ctx.batch_size):
-            self._process_batch(batch.records, batch.cursor)
+            records = batch.records
+            if batch.listed_whole:
+                records = [*records, *self._unlisted(batch.listed_whole)]
+            self._process_batch(records, batch.cursor)
             done += len(batch.records)
             ctx.report(self.entity, "pull", done)
         # Even with the "ignore" policy the link is retired, so nothing is pushed to a
@@ -97,6 +100,21 @@ class Pull:
                         system=self.ctx.system,
                         entity=self.entity,
                     ) from None
+
+    def _unlisted(self, listed: Mapping[str, frozenset[str]]) -> list[ExternalRecord]:
+        """Linked records of groups the read listed whole that it did not list, as the
+        system has them now: read by key, so only a confirmed deletion counts as one."""
+        ctx = self.ctx
+        with ctx.reading() as conn:
+            linked = links.external_ids_ending(conn, ctx.system, self.entity, listed)
+        missing = sorted(
+            key
+            for key in linked
+            if any(key.endswith(suffix) and key not in keys for suffix, keys in listed.items())
+        )
+        if not missing:
+            return []
+        return ctx.connector.read_by_keys(self.emap.source, missing)
 
     def _detect_deletions(self) -> None:
         ctx = self.ctx

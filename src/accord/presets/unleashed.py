@@ -195,7 +195,9 @@ def profile(
             FieldMap("fax", "FaxNumber"),
         ],
         create_in_system="on_request",  # only the per-contact "send to Unleashed" action
-        on_system_delete="ignore",
+        # A contact deleted there (seen when its customer is read with all its contacts)
+        # is deactivated in the hub, as deletes are everywhere: nothing is lost.
+        on_system_delete="deactivate",
         # Contacts there have no inactive flag and a delete cannot be undone: a hub delete
         # leaves Unleashed alone.
         on_hub_delete="ignore",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, select, update
+from sqlalchemy import Connection, and_, func, or_, select, update
 
 from accord.store.bulk import insert_many, update_many
 from accord.store.records import _chunks
@@ -132,6 +132,23 @@ def external_ids(conn: Connection, system: str, entity: str) -> Iterator[tuple[s
     )
     for row in rows:
         yield row.external_id, row.hub_id
+
+
+def external_ids_ending(
+    conn: Connection, system: str, entity: str, suffixes: Iterable[str]
+) -> list[str]:
+    """Live links' external ids that end with one of ``suffixes`` (groups of a parent)."""
+    found: list[str] = []
+    # Two hundred LIKEs per statement: SQLite parses a chain of ORs as a tree that deep.
+    for chunk in _chunks(sorted(set(suffixes)), 200):
+        ending = or_(*(links.c.external_id.endswith(s, autoescape=True) for s in chunk))
+        rows = conn.execute(
+            select(links.c.external_id).where(
+                links.c.system == system, links.c.entity == entity, _ACTIVE, ending
+            )
+        )
+        found += [row.external_id for row in rows]
+    return found
 
 
 def save(conn: Connection, items: Sequence[Link], at: str) -> None:
