@@ -81,6 +81,28 @@ def test_photo_upload_and_download(web: WebWorld) -> None:
         f"/api/v1/customers/{customer_id}/photo", files={"photo": ("x.txt", b"hi", "text/plain")}
     )
     assert refused.status_code == 422 and refused.json()["field"] == "photo_url"
+    # A page declared as an image is refused: the bytes decide, not the declared type.
+    page = b"<html><script>alert(1)</script></html>"
+    disguised = api.put(
+        f"/api/v1/customers/{customer_id}/photo", files={"photo": ("me.png", page, "image/png")}
+    )
+    assert disguised.status_code == 422 and "not one (image/png)" in disguised.json()["detail"]
+    # A GIF declared as PNG does not agree with itself either.
+    gif = b"GIF89a" + b"\x00" * 16
+    wrong = api.put(
+        f"/api/v1/customers/{customer_id}/photo", files={"photo": ("me.png", gif, "image/png")}
+    )
+    assert wrong.status_code == 422
+    # A JPEG sent without an image type (as some clients do) is stored and served as one.
+    jpeg = b"\xff\xd8\xff\xe0" + b"\x00" * 16
+    plain = api.put(
+        f"/api/v1/customers/{customer_id}/photo",
+        files={"photo": ("me.jpg", jpeg, "application/octet-stream")},
+    )
+    assert plain.status_code == 200, plain.text
+    served = api.get(plain.json()["changed"]["photo_url"][1])
+    assert served.content == jpeg and served.headers["content-type"] == "image/jpeg"
+    assert api.get(url).content == jpeg  # the customer has one photo: the latest
 
 
 def test_contacts_add_list_edit(web: WebWorld) -> None:

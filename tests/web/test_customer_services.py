@@ -10,6 +10,8 @@ from accord.service import records as record_service
 from accord.store import HubStore
 from tests.web.support import WebWorld
 
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
+
 
 def test_customers_arriving_by_sync_are_found_and_numbering_continues_after_theirs(
     web: WebWorld,
@@ -98,8 +100,8 @@ def test_transactions_orders_credit_and_photo_on_postgresql(
         assert [o.number for o in customers.orders_of(store, customer)] == ["W1"]
         customers.add_credit_entry(store, customer, kind="charge", amount_cents=900, clock=clock)
         assert customers.credit_history(store, customer)[1] == 900
-        url = customers.set_photo(store, customer, b"\x89PNG-bytes", "image/png", clock=clock)
-        assert customers.get_photo(store, customer) == (b"\x89PNG-bytes", "image/png")
+        url = customers.set_photo(store, customer, PNG, "image/png", clock=clock)
+        assert customers.get_photo(store, customer) == (PNG, "image/png")
         assert customers.get_customer(store, customer).data["photo_url"] == url
     finally:
         store.close()

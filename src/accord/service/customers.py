@@ -19,6 +19,7 @@ from accord.clock import Clock, SystemClock, to_iso
 from accord.config import Config
 from accord.errors import AccordError, ValidationError
 from accord.service import records as record_service
+from accord.service.image_types import IMAGE_NAMES, image_type
 from accord.service.unleashed import check_account_manager
 from accord.store import HubStore
 from accord.store import records as record_store
@@ -713,14 +714,22 @@ def set_photo(
     clock: Clock | None = None,
 ) -> str:
     get_customer(store, record_id)
-    if content_type not in PHOTO_TYPES:
-        raise _fail(
-            f"a photo must be JPEG, PNG, WebP or GIF, not {content_type!r}", record_id, "photo_url"
-        )
     if not content or len(content) > MAX_PHOTO_BYTES:
         raise _fail(
             f"a photo must have 1 byte to {MAX_PHOTO_BYTES // 1_000_000} MB", record_id, "photo_url"
         )
+    # The type served back is the one the bytes show; the declared one only has to agree
+    # when it names an image type at all (some clients send application/octet-stream).
+    found = image_type(content)
+    declared = content_type.split(";")[0].strip().lower()
+    if found is None or (declared in PHOTO_TYPES and declared != found):
+        shown = declared or "no type"
+        raise _fail(
+            f"a photo must be a {IMAGE_NAMES} image; this file is not one ({shown})",
+            record_id,
+            "photo_url",
+        )
+    content_type = found
     digest = hashlib.sha256(content).hexdigest()
     at = to_iso((clock or SystemClock()).now())
     with store.transaction() as conn:
