@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import text
 
 from accord.config import SystemConfig, parse_duration
 from accord.errors import ConfigError
@@ -108,6 +109,38 @@ def test_s000_02_every_listed_field_syncs_both_ways(exo: ExoWorld) -> None:
     assert row["NOTES"] == "Call first" and row["ISACTIVE"] == "Y"
     defaults = {c["SEQNO"]: c["DEFCONTACT"] for c in exo.erp.contacts_of(accno)}
     assert defaults[seqno] == "Y"
+
+
+def test_s000_02_a_primary_flag_changed_without_a_stamp_arrives_with_a_full_read(
+    exo: ExoWorld,
+) -> None:
+    # DR_CONTACTS has no modified time: a default contact changed by a bulk fix in SQL
+    # (or a screen that leaves CONTACTS.LAST_UPDATED alone) moves no change cursor.
+    exo.sync()
+    accno, (old, new) = next(
+        (a, (c[0], c[1]))
+        for a in range(1, 13)
+        if len(c := [int(str(r["SEQNO"])) for r in exo.erp.contacts_of(a)]) >= 2
+        and exo.hub_contact(c[0], a).data["is_primary"]
+    )
+    with exo.erp.engine.begin() as conn:
+        conn.execute(
+            text(
+                "UPDATE DR_CONTACTS SET DEFCONTACT = CASE CONTACT_SEQNO WHEN :new"
+                " THEN 'Y' ELSE 'N' END WHERE ACCNO = :accno"
+            ),
+            {"new": new, "accno": accno},
+        )
+    exo.clock.advance(timedelta(minutes=5))
+    planned = exo.sync(dry_run=True, full_read=True)
+    updates = [c for c in planned.changes if c.direction == "hub" and c.action == "update"]
+    assert len(updates) == 2 and planned.writes == 2
+    assert {f for c in updates for f, _, _ in c.fields} == {"is_primary"}
+    exo.sync(full_read=True)
+    assert exo.hub_contact(old, accno).data["is_primary"] is False
+    assert exo.hub_contact(new, accno).data["is_primary"] is True
+    # Every other record was read and left alone: a second full read changes nothing.
+    assert exo.sync(full_read=True).total("update") == 0
 
 
 def test_s000_03_a_field_only_the_hub_has_is_never_sent_nor_blanked(exo: ExoWorld) -> None:

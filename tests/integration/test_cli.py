@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -69,6 +70,19 @@ def test_init_plan_sync_status_errors_history(workdir: Path) -> None:
     assert conflicts.returncode == 0
     missing = accord(workdir, "history", "erp:person:nope")
     assert missing.returncode == 2 and "no linked person" in missing.stderr
+    # A fix made in SQL without moving LAST_UPDATED: only a full read brings it.
+    erp = sqlite3.connect(workdir / "erp.db")
+    with erp:
+        seqno, accno = erp.execute(
+            "SELECT CONTACT_SEQNO, ACCNO FROM DR_CONTACTS WHERE ACCNO = 2"
+        ).fetchone()
+        erp.execute("UPDATE CONTACTS SET TITLE = 'Head Buyer' WHERE SEQNO = ?", (seqno,))
+    erp.close()
+    assert "Head Buyer" not in accord(workdir, "plan").stdout
+    full = accord(workdir, "sync", "--full")
+    assert full.returncode == 0, full.stderr
+    history = accord(workdir, "history", f"erp:person:{seqno}@{accno}")
+    assert "Head Buyer" in history.stdout
 
 
 def test_sandbox_exo_fills_an_empty_database_and_refuses_a_full_one(tmp_path: Path) -> None:

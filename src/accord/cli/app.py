@@ -36,6 +36,10 @@ exact.register(app)  # connect exact, exact ..., show
 profiles.register(app)  # profile list, show, new, edit, save-as, run
 
 ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="configuration file")]
+FullOption = Annotated[
+    bool,
+    typer.Option("--full", help="read every record again, not only the changes since the last run"),
+]
 
 
 def _load(path: Path) -> Config:
@@ -68,11 +72,12 @@ def plan(
     ] = None,
     config: ConfigOption = DEFAULT_CONFIG,
     details: Annotated[int, typer.Option(help="field-level changes to show per system")] = 20,
+    full: FullOption = False,
 ) -> None:
     """Dry run: what a sync would create, update and deactivate, field by field. Writes nothing."""
     settings = _load(config)
     for name in sync_service.enabled_systems(settings, system or []):
-        result = sync_service.run(settings, name, dry_run=True)
+        result = sync_service.run(settings, name, dry_run=True, full_read=full)
         render.plan_summary(console, result, f"plan for {name} (dry run: nothing written)")
         render.plan_details(console, result, details)
 
@@ -93,16 +98,19 @@ def sync(
         bool,
         typer.Option("--one-at-a-time", help="sync the systems one after another, not all at once"),
     ] = False,
+    full: FullOption = False,
 ) -> None:
     """Sync the hub with each enabled system: pull, merge, push.
 
     Several systems sync at once, one process each: each system's push sends on what the
-    others' pulls bring in, as they bring it in.
+    others' pulls bring in, as they bring it in. ``--full`` reads every record of each
+    system again (after restoring a backup, or edits made without moving the rows'
+    modified times); only what differs is written.
     """
     settings = _load(config)
     names = sync_service.enabled_systems(settings, system or [])
     if len(names) > 1 and not one_at_a_time:
-        _sync_together(settings, names, pull=not push_only, push=not pull_only)
+        _sync_together(settings, names, pull=not push_only, push=not pull_only, full_read=full)
         return
     for name in names:
         # Not while the scheduler or a worker runs the same link: the run holds its lock.
@@ -113,11 +121,14 @@ def sync(
                 progress=render.progress_reporter(bar, name),
                 pull=not push_only,
                 push=not pull_only,
+                full_read=full,
             )
         render.plan_summary(console, result, f"synced {name}")
 
 
-def _sync_together(settings: Config, names: list[str], *, pull: bool, push: bool) -> None:
+def _sync_together(
+    settings: Config, names: list[str], *, pull: bool, push: bool, full_read: bool
+) -> None:
     with render.progress() as bar:
         reporters = {name: render.progress_reporter(bar, name) for name in names}
         outcomes = sync_many.run_many(
@@ -126,6 +137,7 @@ def _sync_together(settings: Config, names: list[str], *, pull: bool, push: bool
             pull=pull,
             push=push,
             progress=lambda name, *step: reporters[name](*step),
+            full_read=full_read,
         )
     for outcome in outcomes:
         if outcome.plan is not None:

@@ -42,6 +42,11 @@ class SyncContext:
     clock: Clock
     dry_run: bool = False
     batch_size: int = 500
+    # Read every record again, not the changes since the cursor: for what a system
+    # changes without moving its change stamp (a restored backup, a bulk fix in SQL, a
+    # link-table flag). Unchanged records are dropped by version; the cursor moves on
+    # with the read, so a read cut short is carried on by the next run.
+    full_read: bool = False
     run_id: int | None = None
     # Hub records the user asked to send to the system (create policy "on_request").
     requested: set[int] = field(default_factory=set)

@@ -54,6 +54,8 @@ class Pull:
         ctx = self.ctx
         with ctx.reading() as conn:
             cursor, _ = bookkeeping.get_cursor(conn, ctx.system, self.entity)
+            if ctx.full_read:
+                cursor = None
             retry_keys = [
                 row.external_id
                 for row in bookkeeping.open_errors(conn, ctx.system, self.entity, "pull")

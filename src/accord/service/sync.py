@@ -51,8 +51,12 @@ def run(
     pull: bool = True,
     push: bool = True,
     follow: Follow | None = None,
+    full_read: bool = False,
 ) -> Plan:
     """Sync (or plan) one system. The caller may pass an open store to reuse it.
+
+    ``full_read``: pull every record, not the changes since the cursor (see
+    ``SyncContext.full_read``).
 
     ``follow``: (whether other runs may still pull an entity, told when this run pulled
     one), for runs of several systems at once (see ``sync_many``).
@@ -76,7 +80,19 @@ def run(
                 if is_paused(conn, name):
                     raise ConfigError("this link is paused: `accord resume` it first", system=name)
         with hold_link(hub, name):
-            return _run(config, name, hub, dry_run, clock, progress, requested, pull, push, follow)
+            return _run(
+                config,
+                name,
+                hub,
+                dry_run,
+                clock,
+                progress,
+                requested,
+                pull,
+                push,
+                follow,
+                full_read,
+            )
     finally:
         if own_store:
             hub.close()
@@ -93,6 +109,7 @@ def _run(
     pull: bool,
     push: bool,
     follow: Follow | None,
+    full_read: bool,
 ) -> Plan:
     system = config.system(name)
     connector, profile = open_system(config, name, clock)
@@ -107,6 +124,7 @@ def _run(
             batch_size=system.batch_size,
             progress=progress,
             requested=set(requested),
+            full_read=full_read,
         )
         if follow is not None:
             ctx.upstream, ctx.pulled = follow

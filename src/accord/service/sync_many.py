@@ -49,6 +49,7 @@ def run_many(
     pull: bool = True,
     push: bool = True,
     progress: ManyProgress | None = None,
+    full_read: bool = False,
 ) -> list[Outcome]:
     """Sync ``names`` together, one process each; outcomes in the order given.
 
@@ -67,7 +68,7 @@ def run_many(
         reader, writer = spawn.Pipe(duplex=False)
         processes[name] = process = spawn.Process(
             target=_child,
-            args=(os.getpid(), config, systems, index, pulled, writer, pull, push),
+            args=(os.getpid(), config, systems, index, pulled, writer, pull, push, full_read),
             name=f"accord-sync-{name}",
             daemon=True,
         )
@@ -140,6 +141,7 @@ def _child(
     writer: Connection,
     pull: bool,
     push: bool,
+    full_read: bool,
 ) -> None:
     _die_with_parent(parent)
     from accord.service.sync import run
@@ -165,6 +167,7 @@ def _child(
             pull=pull,
             push=push,
             follow=(upstream, done_pulling),
+            full_read=full_read,
         )
         writer.send(("done", plan))
     except AccordError as exc:
