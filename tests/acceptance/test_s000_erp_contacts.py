@@ -327,3 +327,24 @@ def test_s000_09_a_contact_linked_to_one_more_customer_gets_its_own_hub_copy(
     assert copy.data["company"] == exo.hub_company(other).id
     assert copy.id != exo.hub_contact(seqno, home).id
     assert exo.sync().writes == 0
+
+
+def test_s000_09_a_new_link_and_a_deletion_that_cancel_out_are_found_by_a_full_read(
+    exo: ExoWorld,
+) -> None:
+    exo.sync()
+    contact, gone = a_plain_contact(exo.erp), a_plain_contact(exo.erp, skip=1)
+    seqno, home = contact["SEQNO"], contact["ACCNO"]
+    other = next(a for a in range(1, 13) if a != home and a not in exo.erp.accounts_of(seqno))
+    gone_key = f"{gone['SEQNO']}@{gone['ACCNO']}"
+    gone_id = exo.hub_contact(gone["SEQNO"], gone["ACCNO"]).id
+    exo.clock.advance(timedelta(minutes=1))
+    exo.erp.link_contact(seqno, other)  # one link row more, unseen by the change cursor
+    exo.erp.delete_contact(gone["SEQNO"])  # and one fewer: the key count stays the same
+    exo.sync()  # so an incremental run sees neither
+    # A full read sees the new link row; with it the counts differ and keys are compared.
+    exo.sync(full_read=True)
+    assert exo.hub_contact(seqno, other).data["company"] == exo.hub_company(other).id
+    assert gone_key not in exo.contact_link_keys()
+    record, _ = queries.history(exo.store, gone_id)
+    assert record.data["active"] is True and not record.deleted  # S000-06: kept as it was

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import pytest
 from sqlalchemy import delete, func, select
 
 from accord.clock import ManualClock
+from accord.connectors.base import Operation, OperationResult
 from accord.connectors.memory import MemoryConnector
 from accord.engine import SyncContext, sync
 from accord.service.records import create_record, delete_record, edit_record
@@ -70,6 +72,66 @@ def test_crash_after_writing_to_the_system_before_the_base_is_saved(
     assert people == ["Ann", "Bo"]  # no duplicate create
     assert _count(store, conflicts_table) == 0  # our own write is not a conflict
     assert plan.writes == 0
+
+
+class _FailsOnce(MemoryConnector):
+    """Answers one batch of person writes with a transient failure (a timeout, a lock)."""
+
+    fail_next = False
+
+    def apply(self, entity: str, operations: Sequence[Operation]) -> list[OperationResult]:
+        if self.fail_next and entity == "person":
+            self.fail_next = False
+            return [
+                OperationResult(False, o.key, error="timeout", transient=True) for o in operations
+            ]
+        return super().apply(entity, operations)
+
+
+def test_a_failed_push_of_a_fix_to_a_value_the_hub_refused_is_sent_again(
+    store: HubStore, clock: ManualClock
+) -> None:
+    # The system holds an invalid email, which the pull leaves out (an open error); the
+    # hub's fix fails to go out once. The value sent but not confirmed must not be taken
+    # as agreed when the record is read again without that field.
+    system, profile = _FailsOnce("crm", clock=clock), memory_profile()
+    acme = system.put("company", None, {"code": "A1", "name": "Acme", "active": True})
+    system.put(
+        "person", None,
+        {"company_key": acme, "first": "Ann", "last": "Lee", "email": "not-an-email",
+         "active": True},
+    )  # fmt: skip
+    run_sync(store, system, profile, clock)
+    person = _person(store)
+    edit_record(store, person, {"email": "ann@acme.example"}, clock=clock)
+    system.fail_next = True
+    run_sync(store, system, profile, clock)
+    assert system.get("person", "1")["email"] == "not-an-email"  # type: ignore[index]
+    run_sync(store, system, profile, clock)
+    assert system.get("person", "1")["email"] == "ann@acme.example"  # type: ignore[index]
+    with store.transaction() as conn:
+        assert bookkeeping.open_errors(conn, "crm", "person", "push") == []
+        assert records.get(conn, person).data["email"] == "ann@acme.example"  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("step", ["push.before_apply", "push.after_apply"])
+def test_a_crash_around_sending_a_fix_the_pull_leaves_out_does_not_lose_it(
+    store: HubStore, clock: ManualClock, step: str
+) -> None:
+    system, profile = MemoryConnector("crm", clock=clock), memory_profile()
+    acme = system.put("company", None, {"code": "A1", "name": "Acme", "active": True})
+    system.put(
+        "person", None,
+        {"company_key": acme, "first": "Ann", "last": "Lee", "email": "not-an-email",
+         "active": True},
+    )  # fmt: skip
+    run_sync(store, system, profile, clock)
+    edit_record(store, _person(store), {"email": "ann@acme.example"}, clock=clock)
+    ctx = SyncContext(store, system, profile, "crm", clock, checkpoint=crash_at(step))  # type: ignore[arg-type]
+    with pytest.raises(CrashError):
+        sync(ctx)
+    run_sync(store, system, profile, clock)
+    assert system.get("person", "1")["email"] == "ann@acme.example"  # type: ignore[index]
 
 
 def test_crash_mid_pull_rereads_the_batch_and_duplicates_nothing(

@@ -345,8 +345,12 @@ class Pull:
         system_time = rec.modified_at
         if link.sending:
             # A push wrote these and died before saving the base: where the system still
-            # holds what we sent, that is the agreed value, not somebody's edit.
-            agreed = {k: v for k, v in link.sending.items() if item.values.get(k, v) == v}
+            # holds what we sent, that is the agreed value, not somebody's edit. A field
+            # the read does not bring (dropped as invalid, unresolved, outbound only) is
+            # not known to have arrived: the push sends it again.
+            agreed = {
+                k: v for k, v in link.sending.items() if k in item.values and item.values[k] == v
+            }
             link.base = {**link.base, **agreed}
             link.sending = None
             first_link = False
