@@ -56,6 +56,83 @@ def test_invalid_field_is_refused_naming_record_and_field(web: WebWorld) -> None
     assert body["field"] == "email" and body["record"] == str(customer_id)
 
 
+def test_odd_values_are_refused_naming_the_field_not_answered_with_a_server_error(
+    web: WebWorld,
+) -> None:
+    api = web.api()
+    customer_id = _customer(web, ar_account_type="open item")
+    base = f"/api/v1/customers/{customer_id}"
+    json_body = {"content-type": "application/json"}
+    refused = [
+        ("account_manager", api.patch(base, json={"fields": {"account_manager": "²"}})),
+        ("first_name", api.patch(base, json={"fields": {"first_name": ["x"]}})),
+        ("discount", api.patch(base, json={"fields": {"discount": True}})),
+        (
+            "amount_due",
+            api.post(
+                f"{base}/orders",
+                content='{"number": "N1", "order_type": "layaway", "amount_due": NaN}',
+                headers=json_body,
+            ),
+        ),
+        (
+            "amount_due",
+            api.post(
+                f"{base}/orders",
+                json={"number": "N2", "order_type": "layaway", "amount_due": 1e300},
+            ),
+        ),
+        (
+            "amount_due",
+            api.post(
+                f"{base}/orders", json={"number": "N3", "order_type": "layaway", "amount_due": -5}
+            ),
+        ),
+        (
+            "placed_at",
+            api.post(
+                f"{base}/orders",
+                json={"number": "N4", "order_type": "layaway", "placed_at": "last Tuesday"},
+            ),
+        ),
+        (
+            "amount",
+            api.post(
+                f"{base}/credit",
+                content='{"kind": "charge", "amount": Infinity}',
+                headers=json_body,
+            ),
+        ),
+    ]
+    for field, response in refused:
+        assert response.status_code == 422, (field, response.text)
+        assert response.json()["field"] == field and response.json()["record"] == str(customer_id)
+    # An order number is compared as it is stored: without surrounding blanks.
+    assert api.post(f"{base}/orders", json={"number": "A1", "order_type": "layaway"}).is_success
+    again = api.post(f"{base}/orders", json={"number": "A1 ", "order_type": "layaway"})
+    assert again.status_code == 422 and again.json()["field"] == "number"
+    # A time with an offset is taken and kept in UTC.
+    placed = api.post(
+        f"{base}/orders",
+        json={"number": "A2", "order_type": "layaway", "placed_at": "2026-03-01T10:00:00+13:00"},
+    )
+    assert placed.is_success, placed.text
+    times = {o["number"]: o["placed_at"] for o in api.get(f"{base}/orders").json()}
+    assert times["A2"] == "2026-02-28T21:00:00.000000Z"
+    # Far past the last page is an empty page; an absurd limit is refused.
+    far = api.get("/api/v1/customers", params={"page": 10**19})
+    assert far.status_code == 200 and far.json()["items"] == []
+    assert api.get("/api/v1/runs", params={"limit": 10**19}).status_code == 422
+    # A code typed as "²" is kept as text and does not stop the numbering, even when the
+    # next number was typed in too and the sequence has to skip past the highest code.
+    code = int(api.get(base).json()["fields"]["code"])
+    for typed in ("²", str(code + 1)):
+        made = api.post("/api/v1/customers", json={"fields": web.customer_fields(code=typed)})
+        assert made.status_code == 201, made.text
+    numbered = api.get(f"/api/v1/customers/{_customer(web)}").json()["fields"]["code"]
+    assert int(numbered) > code + 1
+
+
 def test_list_searches_and_pages(web: WebWorld) -> None:
     for i in range(30):
         _customer(web, last_name=f"Surname{i:02d}", email=f"p{i}@shop.example")

@@ -8,14 +8,15 @@ history, photo) lives in the web tables; see ``service.pos`` for the point of sa
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Connection, and_, delete, func, insert, or_, select, update
 from sqlalchemy.sql.elements import ColumnElement
 
-from accord.clock import Clock, SystemClock, to_iso
+from accord.clock import Clock, SystemClock, as_utc, to_iso
 from accord.config import Config
 from accord.errors import AccordError, ValidationError
 from accord.service import records as record_service
@@ -129,6 +130,8 @@ def _clean_input(data: dict[str, Any], key: int | str) -> dict[str, Any]:
             raise _fail(f"{name!r} is not a customer field", key, name)
         if isinstance(value, str):
             value = value.strip() or None
+        elif isinstance(value, list | dict):
+            raise _fail(f"{name} takes one value, not a list or a record", key, name)
         clean[name] = value
     level = clean.get("price_level")
     if level is not None:
@@ -143,6 +146,8 @@ def _clean_input(data: dict[str, Any], key: int | str) -> dict[str, Any]:
         if clean.get(name) is None:
             continue
         try:
+            if isinstance(clean[name], bool):
+                raise TypeError  # float(True) is 1.0: a yes/no is no percentage
             number = float(clean[name])
         except (TypeError, ValueError):
             raise _fail(f"not a number: {clean[name]!r}", key, name) from None
@@ -153,7 +158,8 @@ def _clean_input(data: dict[str, Any], key: int | str) -> dict[str, Any]:
         clean["code"] = str(clean["code"])
     manager = clean.get("account_manager")
     if manager is not None:
-        if isinstance(manager, bool) or not str(manager).isdigit():
+        # isascii: "²" is a digit to isdigit() but not a number to int().
+        if isinstance(manager, bool) or not (str(manager).isascii() and str(manager).isdigit()):
             raise _fail("choose an account manager from the list", key, "account_manager")
         clean["account_manager"] = int(manager)
     return clean
@@ -197,7 +203,9 @@ def next_account_number(store: HubStore) -> str:
         codes = conn.execute(
             select(records.c.code).where(records.c.entity == ENTITY, records.c.code.is_not(None))
         )
-        highest = max((int(c) for (c,) in codes if c and c.isdigit()), default=number)
+        highest = max(
+            (int(c) for (c,) in codes if c and c.isascii() and c.isdigit()), default=number
+        )
         (number,) = allocate(conn, "account_number", highest - number + 1)[-1:]
         return str(number)
 
@@ -397,16 +405,21 @@ def search_customers(
                 select(func.count()).select_from(customer_search).where(where)
             ).scalar_one()
         )
-        ids = [
-            int(r.record_id)
-            for r in conn.execute(
-                select(customer_search.c.record_id)
-                .where(where)
-                .order_by(customer_search.c.label, customer_search.c.record_id)
-                .limit(size)
-                .offset((page - 1) * size)
-            )
-        ]
+        offset = (page - 1) * size
+        ids = (
+            [
+                int(r.record_id)
+                for r in conn.execute(
+                    select(customer_search.c.record_id)
+                    .where(where)
+                    .order_by(customer_search.c.label, customer_search.c.record_id)
+                    .limit(size)
+                    .offset(offset)
+                )
+            ]
+            if offset < total  # past the end (however far: no 64-bit overflow) is empty
+            else []
+        )
         rows = {
             r.id: r
             for r in conn.execute(
@@ -587,14 +600,19 @@ def add_order(
     clock: Clock | None = None,
 ) -> int:
     get_customer(store, record_id)
+    number = number.strip()
     if order_type not in ORDER_TYPES:
         raise _fail(f"order type must be one of {', '.join(ORDER_TYPES)}", record_id, "order_type")
     if status not in ORDER_STATUSES:
         raise _fail(
             f"order status must be pending or completed, not {status!r}", record_id, "status"
         )
-    if not number.strip():
+    if not number:
         raise _fail("an order needs a number", record_id, "number")
+    if amount_due_cents < 0:
+        raise _fail("an amount due cannot be negative", record_id, "amount_due")
+    placed_at = _moment(placed_at, record_id, "placed_at")
+    closed_at = _moment(closed_at, record_id, "closed_at")
     at = placed_at or to_iso((clock or SystemClock()).now())
     with store.transaction() as conn:
         if conn.execute(select(orders.c.id).where(orders.c.number == number)).first():
@@ -604,7 +622,7 @@ def add_order(
                 insert(orders)
                 .values(
                     record_id=record_id,
-                    number=number.strip(),
+                    number=number,
                     order_type=order_type,
                     status=status,
                     location=location,
@@ -615,6 +633,28 @@ def add_order(
                 .returning(orders.c.id)
             ).scalar_one()
         )
+
+
+def _moment(value: str | None, record_id: int, field: str) -> str | None:
+    """An ISO 8601 date and time (an offset, or none for UTC) as the hub writes times."""
+    if value is None:
+        return None
+    try:
+        return to_iso(as_utc(datetime.fromisoformat(value)))
+    except (TypeError, ValueError):
+        raise _fail(f"not an ISO 8601 date and time: {value!r}", record_id, field) from None
+
+
+# A hundred billion in cents: beyond any one order or credit entry, inside 64 bits.
+MAX_CENTS = 10**13
+
+
+def to_cents(amount: float, record_id: int, field: str) -> int:
+    """An amount of money as whole cents; not-a-number, infinities and absurd sizes are
+    refused naming the record and field."""
+    if not math.isfinite(amount) or abs(amount) * 100 >= MAX_CENTS:
+        raise _fail(f"not an amount: {amount!r}", record_id, field)
+    return round(amount * 100)
 
 
 def credit_history(store: HubStore, record_id: int) -> tuple[list[Any], int]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
 
 from accord.engine.plan import Plan
@@ -205,7 +205,9 @@ def retry(
 
 @router.get("/runs", response_model=list[RunOut])
 def runs(
-    limit: int = 50, _: Identity = Depends(api_viewer), state: WebState = Depends(web_state)
+    limit: int = Query(50, ge=1, le=500),
+    _: Identity = Depends(api_viewer),
+    state: WebState = Depends(web_state),
 ) -> list[RunOut]:
     return [
         RunOut(**{name: getattr(r, name) for name in RunOut.model_fields})

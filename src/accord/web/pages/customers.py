@@ -329,7 +329,7 @@ async def add_order(
             order_type=str(form.get("order_type") or ""),
             status=str(form.get("status") or "pending"),
             location=str(form.get("location") or "") or None,
-            amount_due_cents=round(amount * 100),
+            amount_due_cents=customers.to_cents(amount, customer_id, "amount_due"),
             clock=state.clock,
         )
     except ValidationError as exc:
@@ -356,7 +356,7 @@ async def add_credit(
             state.store,
             customer_id,
             kind=str(form.get("kind") or ""),
-            amount_cents=round(amount * 100),
+            amount_cents=customers.to_cents(amount, customer_id, "amount"),
             reference=str(form.get("reference") or "") or None,
             note=str(form.get("note") or "") or None,
             clock=state.clock,
