@@ -300,6 +300,16 @@ def test_restore_a_value_from_history(web: WebWorld) -> None:
         json={"seq": original["seq"], "field": "last_name"},
     )
     assert restored.json()["last_name"] == ["Wrong", "Ngata"]
+    # A restore is an edit like any other: an account number must still be free.
+    code = api.get(f"/api/v1/customers/{customer_id}").json()["fields"]["code"]
+    api.patch(f"/api/v1/customers/{customer_id}", json={"fields": {"code": "A-2"}})
+    other = _customer(web, code=code)
+    history = api.get(f"/api/v1/records/{customer_id}/history").json()
+    old = next(c for c in history if c["field"] == "code" and c["new"] == code)
+    taken = api.post(
+        f"/api/v1/records/{customer_id}/restore", json={"seq": old["seq"], "field": "code"}
+    )
+    assert taken.status_code == 422 and f"in use by record {other}" in taken.json()["detail"]
 
 
 def test_conflict_queue_and_resolution(tmp_path: object) -> None:

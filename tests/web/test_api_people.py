@@ -168,6 +168,69 @@ def test_s003_05_card_layouts_are_saved_by_admins_and_enforced_per_role(web: Web
     assert web.api("admin").get(f"{API}/cards/person/nobody").status_code == 422
 
 
+def test_s003_05_the_company_card_layout_holds_on_every_way_to_read_or_change_a_record(
+    web: WebWorld,
+) -> None:
+    admin, editor, viewer = web.api("admin"), web.api("editor"), web.api("viewer")
+    made = editor.post(f"{API}/customers", json={"fields": web.customer_fields(credit_limit=100)})
+    customer = made.json()["id"]
+    company_rules = [
+        {"field": "credit_limit", "access": "show"},
+        {"field": "code", "access": "show"},
+    ]
+    assert admin.put(f"{API}/cards/company/editor", json=company_rules).status_code == 200
+    hide_email = [{"field": "email", "access": "hidden"}]
+    assert admin.put(f"{API}/cards/person/viewer", json=hide_email).status_code == 200
+    assert admin.put(f"{API}/cards/company/viewer", json=hide_email).status_code == 200
+    read_only_email = [{"field": "email", "access": "show"}]
+    assert admin.put(f"{API}/cards/person/editor", json=read_only_email).status_code == 200
+
+    # Writes: the customer API, the customer's contacts, restoring from history.
+    for fields in ({"credit_limit": 999999}, {"code": "777"}):
+        refused = editor.patch(f"{API}/customers/{customer}", json={"fields": fields})
+        assert refused.status_code == 403, refused.text
+        assert refused.json()["field"] == next(iter(fields))
+    assert editor.patch(
+        f"{API}/customers/{customer}", json={"fields": {"phone": "09 555 0100"}}
+    ).is_success
+    contact = editor.post(
+        f"{API}/customers/{customer}/contacts",
+        json={"fields": {"first_name": "Rua", "last_name": "K"}},
+    ).json()["id"]
+    assert admin.patch(
+        f"{API}/customers/{customer}/contacts/{contact}",
+        json={"fields": {"email": "rua@k.example"}},
+    ).is_success
+    changed = editor.patch(
+        f"{API}/customers/{customer}/contacts/{contact}", json={"fields": {"email": "x@k.example"}}
+    )
+    assert changed.status_code == 403
+    assert admin.patch(
+        f"{API}/people/{contact}", json={"fields": {"email": "new@k.example"}}
+    ).is_success
+    first = next(
+        c for c in admin.get(f"{API}/records/{contact}/history").json() if c["field"] == "email"
+    )
+    back = editor.post(
+        f"{API}/records/{contact}/restore", json={"seq": first["seq"], "field": "email"}
+    )
+    assert back.status_code == 403
+    assert admin.get(f"{API}/people/{contact}").json()["fields"]["email"] == "new@k.example"
+
+    # Reads: the card, the contacts list, people search, linked values, history.
+    assert "credit_limit" in editor.get(f"{API}/customers/{customer}").json()["fields"]
+    assert admin.patch(
+        f"{API}/customers/{customer}", json={"fields": {"email": "shop@k.example"}}
+    ).is_success
+    assert "email" not in viewer.get(f"{API}/customers/{customer}").json()["fields"]
+    listed = viewer.get(f"{API}/customers/{customer}/contacts").json()
+    assert [c["id"] for c in listed] == [contact] and "email" not in listed[0]["fields"]
+    assert [p["email"] for p in viewer.get(f"{API}/people", params={"q": "Rua"}).json()] == [None]
+    history = viewer.get(f"{API}/records/{contact}/history").json()
+    assert history and all(c["field"] != "email" for c in history)
+    assert any(c["field"] == "email" for c in admin.get(f"{API}/records/{contact}/history").json())
+
+
 def test_s003_06_account_codes_and_external_references(web: WebWorld) -> None:
     company = _company(web)
     person = _account(web, first_name="Moana", account_type="supplier")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from accord.config import SystemConfig
-from accord.service import customers, queries
+from accord.service import card_layout, customers, queries
 from tests.web.support import WebWorld
 
 
@@ -48,6 +48,40 @@ def test_invalid_input_on_the_card_names_the_field_and_keeps_the_values(web: Web
     assert response.status_code == 422
     assert "(field: email)" in response.text and 'value="not an email"' in response.text
     assert customers.get_customer(web.store, customer_id).data.get("email") is None
+
+
+def test_s003_05_the_customer_card_follows_the_company_card_layout(web: WebWorld) -> None:
+    customer_id = _customer(web, credit_limit=250, tax_id="GST 123-456-789")
+    card_layout.save_layout(
+        web.store,
+        "company",
+        "editor",
+        [
+            card_layout.FieldRule("tax_id", "hidden"),
+            card_layout.FieldRule("credit_limit", "show"),
+            card_layout.FieldRule("active", "show"),
+        ],
+    )
+    browser, csrf = web.browser("editor")
+    page = browser.get(f"/customers/{customer_id}").text
+    assert "GST 123-456-789" not in page and 'id="f-tax_id"' not in page
+    assert re.search(r'<input id="f-credit_limit"[^>]*readonly', page)
+    assert re.search(r'<input type="checkbox" name="active"[^>]*disabled', page)
+    # Saving the card as the browser sends it (no "active": a disabled box is not sent)
+    # changes what the editor may change and leaves the rest.
+    form = {
+        **web.customer_fields(),
+        "csrf_token": csrf,
+        "credit_limit": "250",
+        "phone": "09 555 0100",
+    }
+    saved = browser.post(f"/customers/{customer_id}", data=form)
+    assert saved.status_code == 303, saved.text
+    data = customers.get_customer(web.store, customer_id).data
+    assert data["active"] is True and data["tax_id"] == "GST 123-456-789" and data["credit_limit"] == 250
+    assert data["phone"] == "+6495550100"
+    refused = browser.post(f"/customers/{customer_id}", data={**form, "credit_limit": "9999"})
+    assert refused.status_code == 403 and "credit_limit" in refused.text
 
 
 def test_orders_and_credit_entries_are_added_on_their_tabs(web: WebWorld) -> None:

@@ -20,6 +20,7 @@ from accord.clock import Clock, SystemClock, as_utc, to_iso
 from accord.config import Config
 from accord.errors import AccordError, ValidationError
 from accord.service import records as record_service
+from accord.service.card_layout import load_layout
 from accord.service.image_types import IMAGE_NAMES, image_type
 from accord.service.unleashed import check_account_manager
 from accord.store import HubStore
@@ -217,9 +218,13 @@ def create_customer(
     actor: str = "user",
     clock: Clock | None = None,
     config: Config | None = None,
+    role: str | None = None,
 ) -> int:
-    """``config`` given: the account manager is checked against the systems (S001-04)."""
+    """``config`` given: the account manager is checked against the systems (S001-04).
+    ``role`` given (an edit on a person's behalf): the company card layout applies."""
     clean = {k: v for k, v in _clean_input(data, "new").items() if v is not None}
+    if role is not None:
+        load_layout(store, ENTITY, role).check(clean, None, key="new")
     _check_complete(clean, "new")
     if config is not None and "account_manager" in clean:
         check_account_manager(config, store, "new", clean["account_manager"])
@@ -255,10 +260,14 @@ def update_customer(
     actor: str = "user",
     clock: Clock | None = None,
     config: Config | None = None,
+    role: str | None = None,
 ) -> dict[str, list[Any]]:
-    """``config`` given: a new account manager is checked against the systems (S001-04)."""
+    """``config`` given: a new account manager is checked against the systems (S001-04).
+    ``role`` given (an edit on a person's behalf): the company card layout applies."""
     current = get_customer(store, record_id)
     clean = _clean_input(changes, record_id)
+    if role is not None:
+        load_layout(store, ENTITY, role).check(clean, current.data, key=str(record_id))
     manager = clean.get("account_manager")
     if config is not None and manager != current.data.get("account_manager"):
         check_account_manager(config, store, str(record_id), manager)
@@ -537,9 +546,12 @@ def add_contact(
     *,
     actor: str = "user",
     clock: Clock | None = None,
+    role: str | None = None,
 ) -> int:
     get_customer(store, record_id)
     clean = {k: v for k, v in _clean_contact(data, "new").items() if v is not None}
+    if role is not None:
+        load_layout(store, "person", role).check(clean, None, key="new")
     if not (clean.get("first_name") or clean.get("last_name")):
         raise ValidationError(
             "a contact needs a first or last name", entity="person", key="new", field="last_name"
@@ -555,12 +567,15 @@ def edit_contact(
     *,
     actor: str = "user",
     clock: Clock | None = None,
+    role: str | None = None,
 ) -> dict[str, list[Any]]:
     with store.transaction() as conn:
         current = record_store.get(conn, contact_id)
     if current is None or current.entity != "person" or current.deleted:
         raise AccordError(f"no contact {contact_id}", entity="person", key=str(contact_id))
     clean = _clean_contact(changes, contact_id)
+    if role is not None:
+        load_layout(store, "person", role).check(clean, current.data, key=str(contact_id))
     merged = {**current.data, **clean}
     if not (merged.get("first_name") or merged.get("last_name")):
         raise ValidationError(

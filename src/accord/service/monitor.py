@@ -11,12 +11,13 @@ from sqlalchemy import select
 
 from accord.clock import Clock, SystemClock, to_iso
 from accord.config import Config
-from accord.errors import AccordError
+from accord.errors import AccordError, ValidationError
 from accord.service import records as record_service
 from accord.service import sync as sync_service
+from accord.service.card_layout import CARD_ENTITIES, load_layout
 from accord.store import HubStore, bookkeeping, links
 from accord.store import records as record_store
-from accord.store.schema import conflicts, errors, journal
+from accord.store.schema import conflicts, errors, journal, records
 from accord.store.types import RecordWrite
 
 SyncState = Literal["synced", "pending", "failed", "held", "off"]
@@ -163,17 +164,49 @@ def restore_value(
     *,
     actor: str = "user",
     clock: Clock | None = None,
+    role: str | None = None,
 ) -> dict[str, list[Any]]:
-    """Set ``field`` back to the value the journal entry ``seq`` gave it (a new edit)."""
+    """Set ``field`` back to the value the journal entry ``seq`` gave it (a new edit).
+
+    It is an edit like any other: ``role`` given, the card layout applies; a record
+    merged away or deleted is not edited; an account code must still be free.
+    """
     with store.transaction() as conn:
         entry = conn.execute(
             select(journal).where(journal.c.seq == seq, journal.c.record_id == record_id)
         ).first()
+        current = record_store.get(conn, record_id)
     if entry is None or field not in entry.changes or field == "deleted":
         raise AccordError(
             f"record {record_id} has no change of {field!r} at {seq}",
             key=str(record_id),
             field=field,
         )
+    if current is None or current.deleted:
+        raise AccordError(
+            f"record {record_id} was deleted (or merged into another): restore it first",
+            key=str(record_id),
+            field=field,
+        )
     value = entry.changes[field][1]
+    if role is not None and current.entity in CARD_ENTITIES:
+        layout = load_layout(store, current.entity, role)
+        layout.check({field: value}, current.data, key=str(record_id))
+    if field == "code" and value not in (None, "") and value != current.data.get("code"):
+        with store.reading() as conn:
+            taken = conn.execute(
+                select(records.c.id).where(
+                    records.c.entity == current.entity,
+                    records.c.code == str(value),
+                    records.c.deleted.is_(False),
+                    records.c.id != record_id,
+                )
+            ).first()
+        if taken is not None:
+            raise ValidationError(
+                f"account number {value} is in use by record {taken.id} now",
+                entity=current.entity,
+                key=str(record_id),
+                field=field,
+            )
     return record_service.edit_record(store, record_id, {field: value}, actor=actor, clock=clock)

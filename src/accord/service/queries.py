@@ -10,6 +10,7 @@ from accord.clock import SystemClock, to_iso
 from accord.config import Config
 from accord.errors import AccordError
 from accord.jobs import state
+from accord.service.card_layout import CARD_ENTITIES, load_layout
 from accord.store import HubStore, bookkeeping, links, records
 
 
@@ -124,6 +125,16 @@ def history(store: HubStore, record_id: int) -> tuple[Any, list[FieldChange]]:
             for row in records.history(conn, record_id)
             for name, old_new in row.changes.items()
         ]
+    return record, changes
+
+
+def history_for(store: HubStore, record_id: int, role: str) -> tuple[Any, list[FieldChange]]:
+    """``history`` as a role may see it: changes of fields its card layout hides are left
+    out (their values would show what the card does not)."""
+    record, changes = history(store, record_id)
+    if record is not None and record.entity in CARD_ENTITIES:
+        layout = load_layout(store, record.entity, role)
+        changes = [c for c in changes if layout.access(c.field) != "hidden"]
     return record, changes
 
 

@@ -15,6 +15,7 @@ from accord.clock import Clock, SystemClock
 from accord.config import Config
 from accord.errors import AccordError, ConfigError, ValidationError
 from accord.jobs.web import attach as attach_jobs
+from accord.service.card_layout import FieldAccessError
 from accord.service.systems import open_hub
 from accord.store import HubStore
 from accord.web.api import customers as api_customers
@@ -101,7 +102,9 @@ def _handle_errors(app: FastAPI) -> None:
 
     @app.exception_handler(AccordError)
     async def _accord(request: Request, exc: AccordError) -> Response:
-        if isinstance(exc, ValidationError | ConfigError):
+        if isinstance(exc, FieldAccessError):
+            code = 403  # the card layout does not let this role change the field
+        elif isinstance(exc, ValidationError | ConfigError):
             code = 422
         elif exc.message.startswith("no "):
             code = 404  # "no customer 7", "no conflict 3": the thing asked for does not exist

@@ -10,6 +10,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from accord.service import customers
+from accord.service.card_layout import load_layout
 from accord.store.types import HubRecord
 from accord.web.auth import Identity, api_editor, api_viewer
 from accord.web.state import WebState, web_state
@@ -136,11 +137,12 @@ class IdOut(BaseModel):
     id: int
 
 
-def _customer(state: WebState, record: HubRecord) -> Customer:
+def _customer(state: WebState, record: HubRecord, role: str) -> Customer:
     s = customers.stats(state.store, record.id)
     return Customer(
         id=record.id,
-        fields=record.data,
+        # The card layout's hidden fields for this role are left out (S003-05).
+        fields=load_layout(state.store, "company", role).visible(record.data),
         seq=record.seq,
         stats=StatsOut(
             sales=s.sales,
@@ -188,16 +190,22 @@ def create_customer(
     body: CustomerIn, identity: Identity = Depends(api_editor), state: WebState = Depends(web_state)
 ) -> Customer:
     new_id = customers.create_customer(
-        state.store, body.fields, actor=identity.user.name, clock=state.clock, config=state.config
+        state.store,
+        body.fields,
+        actor=identity.user.name,
+        clock=state.clock,
+        config=state.config,
+        role=identity.user.role,
     )
-    return _customer(state, customers.get_customer(state.store, new_id))
+    return _customer(state, customers.get_customer(state.store, new_id), identity.user.role)
 
 
 @router.get("/{customer_id}", response_model=Customer)
 def get_customer(
-    customer_id: int, _: Identity = Depends(api_viewer), state: WebState = Depends(web_state)
+    customer_id: int, identity: Identity = Depends(api_viewer), state: WebState = Depends(web_state)
 ) -> Customer:
-    return _customer(state, customers.get_customer(state.store, customer_id))
+    record = customers.get_customer(state.store, customer_id)
+    return _customer(state, record, identity.user.role)
 
 
 @router.patch("/{customer_id}", response_model=Changed)
@@ -214,6 +222,7 @@ def update_customer(
         actor=identity.user.name,
         clock=state.clock,
         config=state.config,
+        role=identity.user.role,
     )
     return Changed(changed=changed)
 
@@ -254,11 +263,13 @@ def get_photo(
 
 @router.get("/{customer_id}/contacts", response_model=list[ContactOut])
 def list_contacts(
-    customer_id: int, _: Identity = Depends(api_viewer), state: WebState = Depends(web_state)
+    customer_id: int, identity: Identity = Depends(api_viewer), state: WebState = Depends(web_state)
 ) -> list[ContactOut]:
     customers.get_customer(state.store, customer_id)
+    layout = load_layout(state.store, "person", identity.user.role)
     return [
-        ContactOut(id=c.id, fields=c.data) for c in customers.contacts(state.store, customer_id)
+        ContactOut(id=c.id, fields=layout.visible(c.data))
+        for c in customers.contacts(state.store, customer_id)
     ]
 
 
@@ -271,7 +282,12 @@ def add_contact(
 ) -> IdOut:
     return IdOut(
         id=customers.add_contact(
-            state.store, customer_id, body.fields, actor=identity.user.name, clock=state.clock
+            state.store,
+            customer_id,
+            body.fields,
+            actor=identity.user.name,
+            clock=state.clock,
+            role=identity.user.role,
         )
     )
 
@@ -288,7 +304,12 @@ def edit_contact(
         raise HTTPException(404, f"customer {customer_id} has no contact {contact_id}")
     return Changed(
         changed=customers.edit_contact(
-            state.store, contact_id, body.fields, actor=identity.user.name, clock=state.clock
+            state.store,
+            contact_id,
+            body.fields,
+            actor=identity.user.name,
+            clock=state.clock,
+            role=identity.user.role,
         )
     )
 

@@ -141,10 +141,10 @@ def record_sync(
 
 @router.get("/records/{record_id}/history", response_model=list[FieldChangeOut])
 def record_history(
-    record_id: int, _: Identity = Depends(api_viewer), state: WebState = Depends(web_state)
+    record_id: int, identity: Identity = Depends(api_viewer), state: WebState = Depends(web_state)
 ) -> list[FieldChangeOut]:
     queries.find_record(state.store, str(record_id))
-    _, changes = queries.history(state.store, record_id)
+    _, changes = queries.history_for(state.store, record_id, identity.user.role)
     return [FieldChangeOut(**c.__dict__) for c in changes]
 
 
@@ -157,7 +157,13 @@ def restore(
 ) -> dict[str, list[Any]]:
     check_restore(state.config, state.store, record_id, body.seq, body.field)
     return monitor.restore_value(
-        state.store, record_id, body.seq, body.field, actor=identity.user.name, clock=state.clock
+        state.store,
+        record_id,
+        body.seq,
+        body.field,
+        actor=identity.user.name,
+        clock=state.clock,
+        role=identity.user.role,
     )
 
 

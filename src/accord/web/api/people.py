@@ -153,9 +153,13 @@ class IdOut(BaseModel):
     id: int
 
 
-def _linked(item: people.LinkedRecord) -> LinkedOut:
+def _linked(item: people.LinkedRecord, layout: card_layout.CardLayout) -> LinkedOut:
     return LinkedOut(
-        id=item.id, kind=item.kind, label=item.label, company=item.company, values=item.values
+        id=item.id,
+        kind=item.kind,
+        label=item.label,
+        company=item.company,
+        values=layout.visible(item.values),  # what the role may not see stays out here too
     )
 
 
@@ -173,7 +177,7 @@ def _person(state: WebState, record_id: int, role: str) -> PersonOut:
         read_only=[n for n in names if layout.access(n) == "show"],
         mandatory=layout.mandatory(),
         natural_person=record.data.get("natural_person"),
-        linked=[_linked(r) for r in people.linked_records(state.store, record_id)],
+        linked=[_linked(r, layout) for r in people.linked_records(state.store, record_id)],
         external_refs=[ReferenceIn(**r) for r in record.data.get("external_refs") or []],
         seq=record.seq,
     )
@@ -185,11 +189,15 @@ def list_people(
     q: str = "",
     kind: Literal["account", "contact"] | None = None,
     limit: int = Query(50, ge=1, le=500),
-    _: Identity = Depends(api_viewer),
+    identity: Identity = Depends(api_viewer),
     state: WebState = Depends(web_state),
 ) -> list[PersonSummaryOut]:
     found = people.search_people(state.store, q, kind=kind, limit=limit)
-    return [PersonSummaryOut(**vars(p)) for p in found]
+    layout = card_layout.load_layout(state.store, "person", identity.user.role)
+    hide_email = layout.access("email") == "hidden"
+    return [
+        PersonSummaryOut(**{**vars(p), "email": None if hide_email else p.email}) for p in found
+    ]
 
 
 @router.post("/people/accounts", response_model=IdOut, status_code=201)
@@ -250,18 +258,20 @@ def edit_person(
             actor=identity.user.name,
             clock=state.clock,
         )
+    layout = card_layout.load_layout(state.store, "person", identity.user.role)
     return EditOutcomeOut(
         status=outcome.status,
         changes=outcome.changes,
-        linked=[_linked(r) for r in outcome.linked],
+        linked=[_linked(r, layout) for r in outcome.linked],
     )
 
 
 @router.get("/people/{person_id}/linked", response_model=list[LinkedOut])
 def linked_records(
-    person_id: int, _: Identity = Depends(api_viewer), state: WebState = Depends(web_state)
+    person_id: int, identity: Identity = Depends(api_viewer), state: WebState = Depends(web_state)
 ) -> list[LinkedOut]:
-    return [_linked(r) for r in people.linked_records(state.store, person_id)]
+    layout = card_layout.load_layout(state.store, "person", identity.user.role)
+    return [_linked(r, layout) for r in people.linked_records(state.store, person_id)]
 
 
 @router.post("/people/{person_id}/links", response_model=LinkOutcomeOut)

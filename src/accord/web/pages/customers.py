@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -13,6 +14,7 @@ from starlette.responses import Response
 
 from accord.errors import AccordError, ValidationError
 from accord.service import customers, monitor
+from accord.service.card_layout import load_layout
 from accord.service.unleashed import allowed_account_managers
 from accord.web.auth import Identity, page_editor, page_viewer
 from accord.web.state import WebState, web_state
@@ -56,6 +58,13 @@ def _form_fields(form: FormData, names: list[str], flags: list[str]) -> dict[str
     return values
 
 
+def _editable_flags(state: WebState, identity: Identity) -> list[str]:
+    # An unticked box is not sent at all: only flags the role may change are read as
+    # "off" when absent; the others are left as they are.
+    layout = load_layout(state.store, "company", identity.user.role)
+    return [name for name in FLAGS if layout.access(name) == "edit"]
+
+
 def _parse_day(text: str | None) -> date | None:
     try:
         return date.fromisoformat(text) if text else None
@@ -94,20 +103,28 @@ def new_form(
         values={"active": True, "price_level": "A"},
         error=None,
         title="New customer",
-        **_field_lists(state),
+        **_field_lists(state, identity.user.role),
     )
 
 
-def _field_lists(state: WebState) -> dict[str, Any]:
+def _field_lists(state: WebState, role: str) -> dict[str, Any]:
     # With account-manager sync on, only sales people the ERP knows are offered (S001-04).
     managers, narrowed_by = allowed_account_managers(state.config, state.store)
+    # The company card layout (S003-05): hidden fields are left out, shown ones read-only.
+    layout = load_layout(state.store, "company", role)
+
+    def shown(fields: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
+        return [(n, label) for n, label in fields if layout.access(n) != "hidden"]
+
+    every = (*customers.BASIC_FIELDS, *customers.SETTINGS_FIELDS, *customers.FLAG_FIELDS)
     return {
         "managers": [(c.record_id, c.name) for c in managers],
         "managers_narrowed_by": narrowed_by,
-        "basic_fields": customers.BASIC_FIELDS,
-        "settings_fields": customers.SETTINGS_FIELDS,
-        "flag_fields": customers.FLAG_FIELDS,
-        "required": {name for name, _ in customers.REQUIRED},
+        "basic_fields": shown(customers.BASIC_FIELDS),
+        "settings_fields": shown(customers.SETTINGS_FIELDS),
+        "flag_fields": shown(customers.FLAG_FIELDS),
+        "read_only": {n for n, _ in every if layout.access(n) == "show"},
+        "required": {name for name, _ in customers.REQUIRED} | set(layout.mandatory()),
         "price_levels": customers.PRICE_LEVELS,
         "ar_types": customers.AR_ACCOUNT_TYPES,
     }
@@ -121,10 +138,15 @@ async def create(
 ) -> Response:
     form = await request.form()
     names = [n for n, _ in (*customers.BASIC_FIELDS, *customers.SETTINGS_FIELDS)]
-    values = _form_fields(form, names, FLAGS)
+    values = _form_fields(form, names, _editable_flags(state, identity))
     try:
         new_id = customers.create_customer(
-            state.store, values, actor=identity.user.name, clock=state.clock, config=state.config
+            state.store,
+            values,
+            actor=identity.user.name,
+            clock=state.clock,
+            config=state.config,
+            role=identity.user.role,
         )
     except ValidationError as exc:
         return render(
@@ -135,7 +157,7 @@ async def create(
             values=values,
             error=exc,
             title="New customer",
-            **_field_lists(state),
+            **_field_lists(state, identity.user.role),
         )
     return RedirectResponse(f"/customers/{new_id}", status_code=303)
 
@@ -162,7 +184,7 @@ def _card(
         "tabs": TABS,
         "title": record.data.get("name") or f"Customer {customer_id}",
         "error": None,
-        **_field_lists(state),
+        **_field_lists(state, identity.user.role),
     }
     if tab == "contacts":
         context["contacts"] = customers.contacts(state.store, customer_id)
@@ -208,7 +230,7 @@ async def update(
 ) -> Response:
     form = await request.form()
     names = [n for n, _ in (*customers.BASIC_FIELDS, *customers.SETTINGS_FIELDS)]
-    values = _form_fields(form, names, FLAGS)
+    values = _form_fields(form, names, _editable_flags(state, identity))
     try:
         customers.update_customer(
             state.store,
@@ -217,6 +239,7 @@ async def update(
             actor=identity.user.name,
             clock=state.clock,
             config=state.config,
+            role=identity.user.role,
         )
     except ValidationError as exc:
         current = customers.get_customer(state.store, customer_id).data
@@ -292,11 +315,21 @@ async def add_contact(
             if int(contact_id) not in {c.id for c in customers.contacts(state.store, customer_id)}:
                 raise AccordError(f"customer {customer_id} has no contact {contact_id}")
             customers.edit_contact(
-                state.store, int(contact_id), values, actor=identity.user.name, clock=state.clock
+                state.store,
+                int(contact_id),
+                values,
+                actor=identity.user.name,
+                clock=state.clock,
+                role=identity.user.role,
             )
         else:
             customers.add_contact(
-                state.store, customer_id, values, actor=identity.user.name, clock=state.clock
+                state.store,
+                customer_id,
+                values,
+                actor=identity.user.name,
+                clock=state.clock,
+                role=identity.user.role,
             )
     except ValidationError as exc:
         return _card(

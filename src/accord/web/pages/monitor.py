@@ -107,7 +107,7 @@ def history(
     state: WebState = Depends(web_state),
 ) -> Response:
     queries.find_record(state.store, str(record_id))
-    record, changes = queries.history(state.store, record_id)
+    record, changes = queries.history_for(state.store, record_id, identity.user.role)
     return render(
         request,
         "monitor/history.html",
@@ -129,6 +129,12 @@ def restore(
 ) -> Response:
     check_restore(state.config, state.store, record_id, seq, field)
     monitor.restore_value(
-        state.store, record_id, seq, field, actor=identity.user.name, clock=state.clock
+        state.store,
+        record_id,
+        seq,
+        field,
+        actor=identity.user.name,
+        clock=state.clock,
+        role=identity.user.role,
     )
     return RedirectResponse(f"/records/{record_id}/history", status_code=303)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 from urllib.parse import urlencode
 
@@ -126,7 +127,10 @@ def _card(
         "values": record.data,
         "fields": [(n, label(n), layout.access(n)) for n in order],
         "mandatory": set(layout.mandatory()),
-        "linked": people.linked_records(state.store, person_id),
+        "linked": [
+            replace(r, values=layout.visible(r.values))
+            for r in people.linked_records(state.store, person_id)
+        ],
         "refs": record.data.get("external_refs") or [],
         "reference_kinds": people.REFERENCE_KINDS,
         "company": company,
