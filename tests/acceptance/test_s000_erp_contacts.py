@@ -9,10 +9,11 @@ from sqlalchemy import text
 
 from accord.config import SystemConfig, parse_duration
 from accord.errors import ConfigError
+from accord.model.matching import match_key
 from accord.service import queries
 from accord.service import sync as sync_service
 from accord.service.records import create_record, delete_record, edit_record
-from accord.store import bookkeeping
+from accord.store import bookkeeping, records
 from tests.acceptance.exo_support import ExoWorld, a_plain_contact
 
 
@@ -285,6 +286,32 @@ def test_s000_08_same_name_under_the_same_customer_is_linked_not_duplicated(exo:
     assert len([k for k in exo.contact_link_keys()]) == len(set(exo.contact_link_keys()))
     with exo.store.transaction() as conn:
         assert bookkeeping.open_conflicts(conn) == []
+
+
+def test_s000_08_a_contact_entered_again_after_a_delete_is_the_contact_the_hub_kept(
+    exo: ExoWorld,
+) -> None:
+    exo.sync()
+    contact = a_plain_contact(exo.erp)
+    seqno, accno = contact["SEQNO"], contact["ACCNO"]
+    kept = exo.hub_contact(seqno, accno).id
+    exo.erp.delete_contact(seqno)
+    exo.sync()  # S000-06: the hub keeps the contact; its link is retired
+    assert f"{seqno}@{accno}" not in exo.contact_link_keys()
+    again = exo.erp.add_contact(
+        accno, FIRSTNAME=contact["FIRSTNAME"], LASTNAME=contact["LASTNAME"], ISACTIVE="Y"
+    )
+    exo.sync()
+    assert queries.find_record(exo.store, f"erp:person:{again}@{accno}") == kept
+    person = {
+        "company": exo.hub_company(accno).id,
+        "first_name": contact["FIRSTNAME"],
+        "last_name": contact["LASTNAME"],
+    }
+    with exo.store.reading() as conn:
+        key = match_key("person", person)
+        assert records.find_by_match_keys(conn, "person", [key])[key] == [kept]  # one, not two
+    assert exo.sync().writes == 0
 
 
 def test_s000_09_a_shared_erp_contact_becomes_one_hub_contact_per_customer(exo: ExoWorld) -> None:

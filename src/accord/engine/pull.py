@@ -215,6 +215,10 @@ class Pull:
             if target is not None:
                 claimed.add(target)
                 waiting = pending_by_hub.get(target) or linked_here.get(target)
+                if waiting is not None and waiting.state == "tombstone":
+                    # What was agreed with the deleted record says nothing of this one.
+                    waiting.base, waiting.base_version, waiting.held = {}, None, []
+                    waiting.sending = None
                 new_link = waiting or Link(None, ctx.system, self.entity, rec.key, target)
                 new_link.external_id, new_link.state, new_link.marker = rec.key, "active", None
                 first = waiting is None or not waiting.base
@@ -317,8 +321,12 @@ class Pull:
     ) -> int | None:
         for hub_id in candidates.get(item.match or "", []):
             existing = linked_here.get(hub_id)
-            if hub_id in claimed or (existing is not None and existing.state != "pending"):
+            if hub_id in claimed or (existing is not None and existing.state == "active"):
                 continue
+            if existing is not None and existing.state == "tombstone" and hub[hub_id].deleted:
+                continue  # its system record is gone and the hub deleted it too
+            # A retired link (its system record was deleted, the hub record kept, S000-06)
+            # is taken over: the same person entered again there is this record (S000-08).
             if (
                 existing is not None
                 and item.record.marker
