@@ -13,6 +13,7 @@ from accord.clock import ManualClock
 from accord.connectors.base import Operation, OperationResult
 from accord.connectors.memory import MemoryConnector
 from accord.engine import SyncContext, sync
+from accord.service.monitor import resolve_conflict
 from accord.service.records import create_record, delete_record, edit_record
 from accord.store import HubStore, bookkeeping, links, records
 from accord.store.schema import conflicts as conflicts_table
@@ -132,6 +133,31 @@ def test_a_crash_around_sending_a_fix_the_pull_leaves_out_does_not_lose_it(
         sync(ctx)
     run_sync(store, system, profile, clock)
     assert system.get("person", "1")["email"] == "ann@acme.example"  # type: ignore[index]
+
+
+@pytest.mark.parametrize("winner", ["system", "hub"])
+def test_a_held_conflict_resolves_to_what_the_sides_hold_when_it_is_resolved(
+    store: HubStore, clock: ManualClock, winner: str
+) -> None:
+    system, profile = _system(clock), memory_profile(rule="hold")
+    run_sync(store, system, profile, clock)
+    person = _person(store)
+    edit_record(store, person, {"job_title": "Buyer"}, clock=clock)
+    system.put("person", "1", {"title": "Manager"})
+    run_sync(store, system, profile, clock)  # both changed: held for review
+    system.put("person", "1", {"title": "Director"})  # and each side again, while held
+    edit_record(store, person, {"job_title": "Head Buyer"}, clock=clock)
+    run_sync(store, system, profile, clock)
+    with store.transaction() as conn:
+        (held,) = bookkeeping.open_conflicts(conn)
+    assert (held.hub_value, held.system_value) == ("Head Buyer", "Director")
+    resolve_conflict(store, held.id, winner, clock=clock)  # type: ignore[arg-type]
+    run_sync(store, system, profile, clock)
+    run_sync(store, system, profile, clock)
+    expected = "Director" if winner == "system" else "Head Buyer"
+    with store.transaction() as conn:
+        assert records.get(conn, person).data["job_title"] == expected  # type: ignore[union-attr]
+    assert system.get("person", "1")["title"] == expected  # type: ignore[index]
 
 
 def test_crash_mid_pull_rereads_the_batch_and_duplicates_nothing(

@@ -48,6 +48,7 @@ class Pull:
         self.emap = emap
         self.entity = emap.entity
         self._written: SettledRange | None = None  # the batch being written, if agreed
+        self._still_held: list[tuple[int, str, Any, Any]] = []  # the batch's, see _merge
 
     # -- driving -----------------------------------------------------------------------
     def run(self) -> None:
@@ -188,6 +189,7 @@ class Pull:
         writes: list[RecordWrite] = []
         changed_links: list[Link] = []
         conflicts: list[ConflictEntry] = []
+        self._still_held = []
         errors: list[ErrorEntry] = []
         claimed: set[int] = set()
         to_create: list[_Incoming] = []
@@ -406,6 +408,8 @@ class Pull:
         link.base = {**link.base, **decision.base}
         link.base_version = rec.version
         link.held = sorted((set(link.held) | decision.hold) - decision.release)
+        for name, (hub_value, system_value) in decision.still_held.items():
+            self._still_held.append((current.id, name, hub_value, system_value))
         changed_links.append(link)
         if current.deleted:
             if system_edited:
@@ -598,6 +602,7 @@ class Pull:
         if seqs:
             self._note_settled(writes, seqs, changed_links)
         bookkeeping.add_conflicts(conn, conflicts, ctx.run_id, at)
+        bookkeeping.refresh_open_conflicts(conn, ctx.system, self.entity, self._still_held)
         bookkeeping.add_errors(conn, errors, ctx.run_id, at)
         for entry in errors:
             ctx.plan.add(

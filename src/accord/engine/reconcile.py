@@ -35,6 +35,9 @@ class Decision:
     conflicts: list[FieldConflict] = field(default_factory=list)
     hold: set[str] = field(default_factory=set)  # fields newly held for review
     release: set[str] = field(default_factory=set)  # held fields that agree again
+    # Held fields as they are now, (hub, system): the open conflict shows the latest
+    # values, so a person resolving it picks from what the two sides hold, not held.
+    still_held: dict[str, tuple[Any, Any]] = field(default_factory=dict)
 
     @property
     def system_changed(self) -> bool:
@@ -70,6 +73,8 @@ def reconcile(
             if s == h:
                 decision.release.add(name)
                 decision.base[name] = s
+            else:
+                decision.still_held[name] = (h, s)
             continue
         system_changed = s != b
         hub_changed = h != b

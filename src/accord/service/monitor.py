@@ -108,7 +108,9 @@ def resolve_conflict(
         raise AccordError(f"no conflict {conflict_id}")
     if row.status != "open":
         raise AccordError(f"conflict {conflict_id} is already resolved ({row.winner} kept)")
-    chosen = row.hub_value if winner == "hub" else row.system_value
+    # The system's value is the latest a pull saw (it refreshes open conflicts); the
+    # hub's is the one the hub holds now, whatever it held when the conflict was found.
+    chosen = row.system_value
     with store.transaction() as conn:
         link = links.by_hub(conn, row.system, row.entity, [row.record_id]).get(row.record_id)
         if link is not None:
@@ -119,6 +121,8 @@ def resolve_conflict(
         if current is None:
             raise AccordError(f"no hub record {row.record_id}")
         old = current.data.get(row.field)
+        if winner == "hub":
+            chosen = old
         # Journaled even when the hub already holds the chosen value: the entry records the
         # decision and puts the record after the push position, so the value goes out.
         provenance = {**current.provenance, row.field: ["hub", None, at]}

@@ -114,6 +114,25 @@ def add_conflicts(
     )
 
 
+def refresh_open_conflicts(
+    conn: Connection, system: str, entity: str, items: Sequence[tuple[int, str, Any, Any]]
+) -> None:
+    """Open conflicts of held fields take the values the two sides hold now:
+    ``items`` are (hub id, field, hub value, system value)."""
+    for record_id, name, hub_value, system_value in items:
+        conn.execute(
+            update(conflicts)
+            .where(
+                conflicts.c.system == system,
+                conflicts.c.entity == entity,
+                conflicts.c.record_id == record_id,
+                conflicts.c.field == name,
+                conflicts.c.status == "open",
+            )
+            .values(hub_value=hub_value, system_value=system_value)
+        )
+
+
 def open_conflicts(conn: Connection, system: str | None = None) -> list[Any]:
     query = select(conflicts).where(conflicts.c.status == "open").order_by(conflicts.c.id)
     if system:
