@@ -180,6 +180,13 @@ def test_photo_upload_and_download(web: WebWorld) -> None:
     served = api.get(plain.json()["changed"]["photo_url"][1])
     assert served.content == jpeg and served.headers["content-type"] == "image/jpeg"
     assert api.get(url).content == jpeg  # the customer has one photo: the latest
+    # So restoring an earlier photo's URL from history would show the latest: refused.
+    history = api.get(f"/api/v1/records/{customer_id}/history").json()
+    first = next(c for c in history if c["field"] == "photo_url" and c["new"] == url)
+    restored = api.post(
+        f"/api/v1/records/{customer_id}/restore", json={"seq": first["seq"], "field": "photo_url"}
+    )
+    assert restored.status_code == 422 and "upload it again" in restored.json()["detail"]
 
 
 def test_contacts_add_list_edit(web: WebWorld) -> None:

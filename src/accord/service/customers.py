@@ -803,6 +803,18 @@ def set_photo(
     return url
 
 
+def photo_stored(store: HubStore, record_id: int, url: str | None) -> bool:
+    """Whether ``url`` (a photo_url this record had) names the photo stored now: only
+    the latest photo is kept, so an earlier URL would show the latest one."""
+    if not url:
+        return True  # no photo: nothing to serve
+    with store.reading() as conn:
+        digest = conn.execute(
+            select(photos.c.digest).where(photos.c.record_id == record_id)
+        ).scalar_one_or_none()
+    return digest is not None and url.endswith(f"?v={digest[:16]}")
+
+
 def get_photo(store: HubStore, record_id: int) -> tuple[bytes, str] | None:
     with store.transaction() as conn:
         row = conn.execute(select(photos).where(photos.c.record_id == record_id)).first()

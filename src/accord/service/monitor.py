@@ -12,6 +12,7 @@ from sqlalchemy import select
 from accord.clock import Clock, SystemClock, to_iso
 from accord.config import Config
 from accord.errors import AccordError, ValidationError
+from accord.service import customers
 from accord.service import records as record_service
 from accord.service import sync as sync_service
 from accord.service.card_layout import CARD_ENTITIES, load_layout
@@ -193,6 +194,13 @@ def restore_value(
             field=field,
         )
     value = entry.changes[field][1]
+    if field == "photo_url" and not customers.photo_stored(store, record_id, value):
+        raise ValidationError(
+            "that photo is no longer stored (only the latest is kept): upload it again",
+            entity=current.entity,
+            key=str(record_id),
+            field=field,
+        )
     if role is not None and current.entity in CARD_ENTITIES:
         layout = load_layout(store, current.entity, role)
         layout.check({field: value}, current.data, key=str(record_id))
