@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from accord.service import card_layout, people, person_links
+from accord.service import card_layout, customers, people, person_links
 from accord.service.records import create_record
 from accord.store import records
 from tests.web.support import WebWorld
@@ -56,6 +56,39 @@ def test_s003_02_the_card_asks_before_copying_to_linked_records(web: WebWorld) -
     assert _data(web, contact)["email"] == "mere@kahu.example"
     card = client.get(f"/people/{own}")
     assert "mere@kahu.example" in card.text and f"/people/{contact}" in card.text
+
+
+def test_s003_02_a_contact_edited_on_the_customer_card_asks_too(web: WebWorld) -> None:
+    company = customers.create_customer(
+        web.store, web.customer_fields(company_name="Kahu Ltd"), clock=web.clock
+    )
+    own = people.create_person_account(web.store, {"first_name": "Mere"}, clock=web.clock)
+    contact = people.create_contact(web.store, company, {"first_name": "Mere"}, clock=web.clock)
+    person_links.link_people(web.store, own, contact, clock=web.clock)
+    client, csrf = web.browser("editor")
+    form = {
+        "contact_id": str(contact),
+        "first_name": "Mere",
+        "email": "mere@kahu.example",
+        "csrf_token": csrf,
+    }
+    asked = client.post(f"/customers/{company}/contacts", data=form)
+    assert asked.status_code == 200 and "Copy this change to all linked records?" in asked.text
+    assert f'action="/customers/{company}/contacts"' in asked.text
+    assert _data(web, contact).get("email") is None
+    no = client.post(f"/customers/{company}/contacts", data={**form, "copy_to_linked": "no"})
+    assert no.status_code == 303 and _data(web, contact).get("email") is None
+    yes = client.post(f"/customers/{company}/contacts", data={**form, "copy_to_linked": "yes"})
+    assert yes.status_code == 303
+    assert _data(web, contact)["email"] == _data(web, own)["email"] == "mere@kahu.example"
+
+    api = web.api("editor")
+    url = f"/api/v1/customers/{company}/contacts/{contact}"
+    asks = api.patch(url, json={"fields": {"email": "mere@new.example"}})
+    assert asks.status_code == 409 and f"record {own}" in asks.json()["detail"]
+    copied = api.patch(url, json={"fields": {"email": "mere@new.example"}, "copy_to_linked": True})
+    assert copied.json() == {"changed": {"email": ["mere@kahu.example", "mere@new.example"]}}
+    assert _data(web, own)["email"] == "mere@new.example"
 
 
 def test_s003_03_merge_two_people_side_by_side_choosing_fields(web: WebWorld) -> None:

@@ -22,6 +22,7 @@ from accord.errors import AccordError, ValidationError
 from accord.service import records as record_service
 from accord.service.card_layout import load_layout
 from accord.service.image_types import IMAGE_NAMES, image_type
+from accord.service.people import EditOutcome, edit_person
 from accord.service.unleashed import check_account_manager
 from accord.store import HubStore
 from accord.store import records as record_store
@@ -568,14 +569,16 @@ def edit_contact(
     actor: str = "user",
     clock: Clock | None = None,
     role: str | None = None,
-) -> dict[str, list[Any]]:
+    copy_to_linked: bool | None = None,
+) -> EditOutcome:
+    """Edit a customer's contact as the person card would (S003-02): when its email or
+    phones change and linked records of the same person hold other values, nothing is
+    written until ``copy_to_linked`` answers (see ``people.edit_person``)."""
     with store.transaction() as conn:
         current = record_store.get(conn, contact_id)
     if current is None or current.entity != "person" or current.deleted:
         raise AccordError(f"no contact {contact_id}", entity="person", key=str(contact_id))
     clean = _clean_contact(changes, contact_id)
-    if role is not None:
-        load_layout(store, "person", role).check(clean, current.data, key=str(contact_id))
     merged = {**current.data, **clean}
     if not (merged.get("first_name") or merged.get("last_name")):
         raise ValidationError(
@@ -584,7 +587,15 @@ def edit_contact(
             key=str(contact_id),
             field="last_name",
         )
-    return record_service.edit_record(store, contact_id, clean, actor=actor, clock=clock)
+    return edit_person(
+        store,
+        contact_id,
+        clean,
+        copy_to_linked=copy_to_linked,
+        role=role,
+        actor=actor,
+        clock=clock,
+    )
 
 
 # Orders (S002-10) and the credit account (S002-06).

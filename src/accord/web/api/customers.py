@@ -69,6 +69,12 @@ class Changed(BaseModel):
     changed: dict[str, list[Any]]
 
 
+class ContactEdit(CustomerIn):
+    # S003-02: when email or phones change and linked records of the same person hold
+    # other values, the edit answers 409 listing them until this says yes (copy) or no.
+    copy_to_linked: bool | None = None
+
+
 class ContactOut(BaseModel):
     id: int
     fields: dict[str, Any]
@@ -296,22 +302,29 @@ def add_contact(
 def edit_contact(
     customer_id: int,
     contact_id: int,
-    body: CustomerIn,
+    body: ContactEdit,
     identity: Identity = Depends(api_editor),
     state: WebState = Depends(web_state),
 ) -> Changed:
     if contact_id not in {c.id for c in customers.contacts(state.store, customer_id)}:
         raise HTTPException(404, f"customer {customer_id} has no contact {contact_id}")
-    return Changed(
-        changed=customers.edit_contact(
-            state.store,
-            contact_id,
-            body.fields,
-            actor=identity.user.name,
-            clock=state.clock,
-            role=identity.user.role,
-        )
+    outcome = customers.edit_contact(
+        state.store,
+        contact_id,
+        body.fields,
+        actor=identity.user.name,
+        clock=state.clock,
+        role=identity.user.role,
+        copy_to_linked=body.copy_to_linked,
     )
+    if outcome.status == "needs_confirmation":
+        linked = ", ".join(f"{r.label} (record {r.id})" for r in outcome.linked)
+        raise HTTPException(
+            409,
+            f"contact {contact_id} is the same person as {linked}: copy the change to them"
+            " (copy_to_linked: true) or cancel it (false)",
+        )
+    return Changed(changed=outcome.changes.get(contact_id, {}))
 
 
 @router.get("/{customer_id}/history", response_model=History)

@@ -13,7 +13,7 @@ from starlette.datastructures import FormData, UploadFile
 from starlette.responses import Response
 
 from accord.errors import AccordError, ValidationError
-from accord.service import customers, monitor
+from accord.service import customers, monitor, people
 from accord.service.card_layout import load_layout
 from accord.service.unleashed import allowed_account_managers
 from accord.web.auth import Identity, page_editor, page_viewer
@@ -310,18 +310,38 @@ async def add_contact(
     form = await request.form()
     values = _form_fields(form, [n for n, _ in customers.CONTACT_FIELDS], [])
     contact_id = form.get("contact_id")
+    answer = form.get("copy_to_linked")
+    copy = {"yes": True, "no": False}.get(answer) if isinstance(answer, str) else None
     try:
         if isinstance(contact_id, str) and contact_id.isascii() and contact_id.isdigit():
             if int(contact_id) not in {c.id for c in customers.contacts(state.store, customer_id)}:
                 raise AccordError(f"customer {customer_id} has no contact {contact_id}")
-            customers.edit_contact(
+            outcome = customers.edit_contact(
                 state.store,
                 int(contact_id),
                 values,
                 actor=identity.user.name,
                 clock=state.clock,
                 role=identity.user.role,
+                copy_to_linked=copy,
             )
+            if outcome.status == "needs_confirmation":  # S003-02: ask, as the person card does
+                contact = people.get_person(state.store, int(contact_id))
+                return render(
+                    request,
+                    "people/confirm_copy.html",
+                    identity,
+                    record=contact,
+                    values={**values, "contact_id": contact_id},
+                    copied={
+                        n: values[n]
+                        for n in people.COPIED_FIELDS
+                        if n in values and values[n] != (contact.data.get(n) or "")
+                    },
+                    linked=outcome.linked,
+                    action=f"/customers/{customer_id}/contacts",
+                    title="Copy to linked records?",
+                )
         else:
             customers.add_contact(
                 state.store,
