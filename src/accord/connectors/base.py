@@ -111,4 +111,10 @@ class Connector(Protocol):
         """
         ...
 
+    def full_read_cursor(self, entity: str, cursor: str | None) -> str | None:
+        """Where a full re-read (`accord sync --full`) starts: every record again, but a
+        part of ``cursor`` that cannot be read again from the start (a feed of deletions
+        that starts at the first sync) kept. None: read everything."""
+        ...
+
     def close(self) -> None: ...

@@ -226,6 +226,12 @@ class ExactConnector:
         answer = self.api.request("GET", self.api.url(RESOURCES[entity].path + "/$count"))
         return int(str(answer).strip())
 
+    def full_read_cursor(self, entity: str, cursor: str | None) -> str | None:
+        # Every record from the first timestamp; deletions go on from where they were:
+        # from the start, sync/Deleted would list only deletions from now on (see above).
+        _, deleted_after = _cursor(cursor)
+        return None if deleted_after is None else f"1:{deleted_after}"
+
     def note_writes(
         self, entity: str, cursor: str | None, results: Sequence[OperationResult]
     ) -> str | None:

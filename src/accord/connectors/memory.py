@@ -105,6 +105,9 @@ class MemoryConnector:
     def count(self, entity: str) -> int:
         return len(self.tables[entity].rows)
 
+    def full_read_cursor(self, entity: str, cursor: str | None) -> str | None:
+        return None  # every record, from the start
+
     def note_writes(
         self, entity: str, cursor: str | None, results: Sequence[OperationResult]
     ) -> str | None:

@@ -193,6 +193,9 @@ class SqlConnector:
         if waiting is not None:
             yield ChangeBatch([], waiting)
 
+    def full_read_cursor(self, entity: str, cursor: str | None) -> str | None:
+        return None  # every row, from the start (own-write stamps dropped too)
+
     def note_writes(
         self, entity: str, cursor: str | None, results: Sequence[OperationResult]
     ) -> str | None:

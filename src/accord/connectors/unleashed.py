@@ -209,6 +209,9 @@ class UnleashedConnector:
             return int(page.body["Pagination"]["NumberOfItems"])
         return sum(1 for _ in self.list_keys(entity))
 
+    def full_read_cursor(self, entity: str, cursor: str | None) -> str | None:
+        return None  # every customer, from the start
+
     def note_writes(
         self, entity: str, cursor: str | None, results: Sequence[OperationResult]
     ) -> str | None:

@@ -56,7 +56,7 @@ class Pull:
         with ctx.reading() as conn:
             cursor, _ = bookkeeping.get_cursor(conn, ctx.system, self.entity)
             if ctx.full_read:
-                cursor = None
+                cursor = ctx.connector.full_read_cursor(self.emap.source, cursor)
             retry_keys = [
                 row.external_id
                 for row in bookkeeping.open_errors(conn, ctx.system, self.entity, "pull")
