@@ -14,6 +14,7 @@ from accord.config import SystemConfig
 from accord.connectors.base import ChangeBatch, Operation
 from accord.connectors.unleashed import CONTACTS, CUSTOMERS, SALESPERSONS, UnleashedConnector
 from accord.connectors.unleashed_http import RetryPolicy, api_date_ms, modified_since
+from accord.connectors.unleashed_records import CUSTOMER_GUID
 from accord.errors import ConfigError, PermanentError, TransientError
 from accord.sandbox.unleashed import Faults, UnleashedSandbox
 from accord.sandbox.unleashed_generate import generate
@@ -199,6 +200,27 @@ def test_a_create_whose_answers_were_lost_makes_one_contact_when_retried(
     assert first.ok and second.ok and first.key == second.key
     names = [c["ContactFirstName"] for c in sandbox.data.contacts(customer)]
     assert names.count("Once") == 1 and len(names) == before + 1
+
+
+def test_a_create_sent_again_with_new_values_leaves_one_contact_holding_them(
+    sandbox: UnleashedSandbox, connect: Connect
+) -> None:
+    # A "send to Unleashed" whose run died after the POST, sent again after a hub edit:
+    # the same Guid (from the marker) finds the contact the first made, with old values.
+    connector = connect()
+    customer = next(iter(sandbox.data.all_customer_guids()))
+    values = {CUSTOMER_GUID: customer, "ContactFirstName": "Aroha", "ContactLastName": "Old"}
+    (first,) = connector.apply(CONTACTS, [Operation("create", None, values, "m-1")])
+    newer = {**values, "ContactLastName": "New", "Email": "aroha@new.example"}
+    (again,) = connector.apply(CONTACTS, [Operation("create", None, newer, "m-1")])
+    assert first.ok and again.ok and again.key == first.key
+    (record,) = connector.read_by_keys(CONTACTS, [str(again.key)])
+    assert (record.values["ContactLastName"], record.values["Email"]) == (
+        "New",
+        "aroha@new.example",
+    )
+    contacts = sandbox.data.customer(customer)["Contacts"]
+    assert [c["ContactLastName"] for c in contacts if c["ContactFirstName"] == "Aroha"] == ["New"]
 
 
 def test_contacts_are_updated_and_deleted_under_their_customer(

@@ -319,6 +319,11 @@ class ExactConnector:
             if made is None:
                 raise
             log.info("exact %s: account %s was already made by this create", self.name, code)
+            # As that create left it: the hub may have changed since, and what the engine
+            # records as agreed is what this create sends.
+            self.api.request(
+                "PUT", self.api.url(f"{resource.path}(guid'{made['ID']}')"), json=values
+            )
             return made
 
     def _account_by_code(self, code: str) -> dict[str, Any] | None:

@@ -403,6 +403,13 @@ class UnleashedConnector:
             answer = self.http.request(
                 "POST", f"/Customers/{customer}/Contacts", body=body, took_effect=made_already
             )
+            if answer.ok and isinstance(answer.body, dict):
+                made = answer.body
+                if any(made.get(name) != value for name, value in body.items()):
+                    # The contact an earlier attempt made, as it was then: the hub may have
+                    # changed since, and what the engine records as agreed is what it sent.
+                    path = f"/Customers/{customer}/Contacts/{guid}"
+                    answer = self.http.request("PUT", path, body=body)
         else:
             try:
                 guid, customer = split_contact_key(str(op.key))
