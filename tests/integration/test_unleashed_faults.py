@@ -123,3 +123,43 @@ def test_a_sync_through_20_percent_faults_loses_nothing_and_makes_nothing_twice(
     )
     # Every fault was retried (a loaded machine may add a genuine timeout or two).
     assert connector.retries >= sum(sandbox.stats.faults.values())
+
+
+def test_a_retry_after_given_as_a_date_is_waited_for() -> None:
+    # HTTP allows Retry-After as seconds or as a date; a date must not read as "now".
+    import threading
+    from datetime import UTC, datetime, timedelta
+    from email.utils import format_datetime
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from accord.connectors.unleashed_http import UnleashedHttp
+
+    answers = [429, 200]
+
+    class Throttling(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            status = answers.pop(0)
+            self.send_response(status)
+            if status == 429:
+                later = datetime.now(UTC) + timedelta(seconds=30)
+                self.send_header("Retry-After", format_datetime(later, usegmt=True))
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(b'{"Items": []}')
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Throttling)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    waits: list[float] = []
+    try:
+        http = UnleashedHttp(
+            f"http://127.0.0.1:{server.server_address[1]}", API_ID, API_KEY, sleep=waits.append
+        )
+        assert http.get("/Customers").ok
+        http.close()
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert len(waits) == 1 and 25 <= waits[0] <= 31

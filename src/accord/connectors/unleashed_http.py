@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -207,7 +208,11 @@ class UnleashedHttp:
         try:
             seconds = float(raw)
         except ValueError:
-            seconds = self.retry.backoff_base
+            # The other form HTTP allows: a date (RFC 9110), "Wed, 02 Dec 2026 17:30:00 GMT".
+            try:
+                seconds = (parsedate_to_datetime(raw) - datetime.now(UTC)).total_seconds()
+            except (TypeError, ValueError):
+                seconds = self.retry.backoff_base
         return max(0.0, min(seconds, self.retry.retry_after_cap))
 
     def _backoff(self, attempt: int) -> float:
