@@ -77,6 +77,53 @@ def test_a_paused_link_is_never_due(hub: HubStore) -> None:
     assert len(_due(hub, settings, T0 + timedelta(hours=1), seen=None)) == 2
 
 
+def test_hub_changes_made_while_a_link_was_paused_are_pushed_after_resume(
+    hub: HubStore,
+) -> None:
+    from accord.service.records import create_record
+
+    settings = _settings(Schedule(push="immediate", pull="1d"))
+    push = ("erp", ("sync", "push"))
+    with hub.transaction() as conn:
+        seen = state.newest_seq(conn)
+    assert _due(hub, settings, T0, seen=None)  # the first look
+    state.set_paused(hub, "erp", True)
+    create_record(hub, "company", {"name": "Tui Traders"})
+    with hub.transaction() as conn:
+        newest = state.newest_seq(conn)
+    assert newest > seen
+    assert _due(hub, settings, T0, seen=seen) == []  # paused: nothing, but owed
+    assert _due(hub, settings, T0, seen=newest) == []
+    state.set_paused(hub, "erp", False)
+    # No edit since: the change made while paused still goes out, once.
+    assert _due(hub, settings, T0, seen=newest) == [push]
+    assert _due(hub, settings, T0, seen=newest) == []
+
+
+def test_a_push_job_that_gave_up_is_owed_to_the_next_tick(hub: HubStore) -> None:
+    from procrastinate.jobs import Job
+
+    from accord.jobs import worker
+
+    settings = _settings(Schedule(push="immediate", pull="1d"))
+    push = ("erp", ("sync", "push"))
+    assert _due(hub, settings, T0, seen=None)
+    with hub.transaction() as conn:
+        newest = state.newest_seq(conn)
+    retry = worker._Retry(max_attempts=2, exponential_wait=2)
+    retry.give_up = lambda job: worker.owe_push(hub, job)
+    job = Job(
+        id=1, queue="accord", lock=None, queueing_lock=None, task_name=worker.SYNC_TASK,
+        task_kwargs={"system": "erp", "direction": "push"}, attempts=1,
+    )  # fmt: skip
+    assert retry.get_retry_decision(exception=RuntimeError("ERP down"), job=job) is not None
+    assert _due(hub, settings, T0, seen=newest) == []  # a retry is coming: nothing owed
+    last = job.evolve(attempts=2)
+    assert retry.get_retry_decision(exception=RuntimeError("ERP down"), job=last) is None
+    assert _due(hub, settings, T0, seen=newest) == [push]  # given up: owed, queued again
+    assert _due(hub, settings, T0, seen=newest) == []
+
+
 def test_a_one_way_import_link_is_never_due_a_push(hub: HubStore) -> None:
     for hours, push in enumerate(("15m", "immediate")):
         settings = _settings(Schedule(push=push, pull="60m"))
@@ -116,3 +163,23 @@ def test_schedules_refuse_what_they_cannot_mean() -> None:
         Schedule(pull="immediate")  # a pull needs an interval
     with pytest.raises(ValidationError, match="not a time of day"):
         Schedule(nightly="2am")
+
+
+def test_a_nightly_job_queued_before_a_pause_waits_like_a_sync(
+    hub: HubStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from accord.jobs import tasks
+
+    calls: list[str] = []
+    monkeypatch.setitem(
+        exo.PRESET.nightly_jobs, "fix", lambda config, system: calls.append(system) or "done"
+    )
+    settings = _settings(Schedule(push="1d", pull="1d"))
+    state.set_paused(hub, "erp", True)
+    assert tasks.run_nightly(settings, "erp", "fix", store=hub) == "skipped: the link is paused"
+    state.set_paused(hub, "erp", False)
+    off = settings.model_copy(deep=True)
+    off.systems["erp"].sync = "off"
+    assert tasks.run_nightly(off, "erp", "fix", store=hub) == "skipped: sync is off"
+    assert calls == []
+    assert tasks.run_nightly(settings, "erp", "fix", store=hub) == "done" and calls == ["erp"]

@@ -1,7 +1,8 @@
 """What is due to run now: the one scheduling decision both runners make.
 
 Each direction runs on its own interval (S000-04); ``push = "immediate"`` links get a push
-whenever the journal moved since the last look (S001-03); a preset's nightly jobs run once
+whenever the journal moved since the last look (S001-03), or as soon as they can after
+changes went by while they could not (paused, off, a push job that gave up); a preset's nightly jobs run once
 a day after the configured time (S001-05). Next-due times live in the hub's settings
 table, so they survive restarts and `accord status` can show them.
 """
@@ -31,12 +32,17 @@ def due_jobs(
     paused = known.paused()
     newest = state.newest_seq(conn)
     due: list[tuple[str, Job]] = []
+    moved = seen is None or newest > seen
     for name, system in settings.systems.items():
-        if system.sync == "off" or name in paused:
-            continue
         schedule = system.schedule
         # A one-way import never writes to the system: a push would open it for nothing.
         pushes = system.sync != "import"
+        immediate = pushes and schedule.push == IMMEDIATE
+        if system.sync == "off" or name in paused:
+            if immediate and moved and not known.push_owed(name):
+                # Changes went by while it could not push: owed when it can again.
+                state.set_push_owed(conn, name, True)
+            continue
         for direction in ("pull", "push") if pushes else ("pull",):
             every = getattr(schedule, direction)
             if every == IMMEDIATE:
@@ -45,7 +51,10 @@ def due_jobs(
             if when is None or now >= when:
                 due.append((name, ("sync", direction)))
                 state.set_next_due(conn, name, direction, now + parse_duration(every))
-        if pushes and schedule.push == IMMEDIATE and (seen is None or newest > seen):
+        owed = known.push_owed(name)
+        if owed:
+            state.set_push_owed(conn, name, False)
+        if immediate and (moved or owed):
             due.append((name, ("sync", "push")))
         due.extend((name, ("nightly", job)) for job in _nightly(conn, known, settings, name, now))
     return due, newest

@@ -18,6 +18,9 @@ PAUSED = "jobs.paused."
 NEXT = "jobs.next."
 JOURNAL_SEEN = "jobs.journal_seen"
 NIGHTLY_DONE = "jobs.nightly_done."
+# An immediate push that hub changes called for but that did not run (the link was paused
+# or off, or a worker's push job gave up): the next look queues it, edit or no edit.
+PUSH_OWED = "jobs.push_owed."
 
 
 def is_paused(conn: Connection, system: str) -> bool:
@@ -48,6 +51,10 @@ def set_nightly_done(conn: Connection, system: str, day: str) -> None:
     bookkeeping.set_setting(conn, NIGHTLY_DONE + system, day)
 
 
+def set_push_owed(conn: Connection, system: str, owed: bool) -> None:
+    bookkeeping.set_setting(conn, PUSH_OWED + system, owed)
+
+
 class Snapshot:
     """Every link's scheduling keys, read in one query: the tick looks at every link each
     time (every second or two), so it reads them at once rather than two or three per link."""
@@ -70,6 +77,9 @@ class Snapshot:
     def nightly_done(self, system: str) -> str | None:
         value = self._values.get(NIGHTLY_DONE + system)
         return str(value) if value else None
+
+    def push_owed(self, system: str) -> bool:
+        return bool(self._values.get(PUSH_OWED + system))
 
 
 def newest_seq(conn: Connection) -> int:

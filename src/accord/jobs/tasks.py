@@ -190,6 +190,14 @@ def run_nightly(settings: Config, system: str, job: str, *, store: HubStore) -> 
     if job not in jobs:
         known = ", ".join(jobs) or "none"
         raise AccordError(f"no nightly job {job!r} (known: {known})", system=system)
+    # Queued before the link was paused or switched off, it waits for it like a sync does.
+    if config.sync == "off":
+        log.info("nightly.skipped", system=system, job=job, reason="sync is off")
+        return "skipped: sync is off"
+    with store.reading() as conn:
+        if state.is_paused(conn, system):
+            log.info("nightly.skipped", system=system, job=job, reason="paused")
+            return "skipped: the link is paused"
     with hold_link(store, system), logs.job_context(system=system, job=job):
         try:
             said = jobs[job](settings, system)

@@ -27,6 +27,7 @@ import asyncio
 import datetime as dt
 import signal
 import threading
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any
@@ -76,12 +77,18 @@ class StoppedForShutdownError(JobAborted):
 
 class _Retry(procrastinate.RetryStrategy):
     """Failures back off exponentially up to ``max_attempts``; a job stopped by a shutdown
-    goes back in the queue at once and always (it did not fail, it was interrupted)."""
+    goes back in the queue at once and always (it did not fail, it was interrupted).
+    ``give_up`` is told of a job that will not be tried again."""
+
+    give_up: Callable[[Job], None] | None = None
 
     def get_retry_decision(self, *, exception: BaseException, job: Job) -> RetryDecision | None:
         if isinstance(exception, StoppedForShutdownError):
             return RetryDecision(retry_in={"seconds": 0})
-        return super().get_retry_decision(exception=exception, job=job)
+        decision = super().get_retry_decision(exception=exception, job=job)
+        if decision is None and self.give_up is not None:
+            self.give_up(job)
+        return decision
 
 
 class _Hub:
@@ -105,6 +112,15 @@ class _Hub:
                 self._store = None
 
 
+def owe_push(store: HubStore, job: Job) -> None:
+    """A push job that failed for good (the ERP down, the link busy for minutes): the hub
+    changes it was queued for were marked seen then, so the next tick owes the push."""
+    args = job.task_kwargs
+    if job.task_name == SYNC_TASK and args.get("direction") in ("push", "both"):
+        with store.transaction() as conn:
+            state.set_push_owed(conn, str(args["system"]), True)
+
+
 def build_app(
     settings: Config,
     *,
@@ -126,6 +142,8 @@ def build_app(
     )
     hub = _Hub(hub_url)
     retry = _Retry(max_attempts=max_attempts, exponential_wait=2)
+
+    retry.give_up = lambda job: owe_push(hub.get(), job)
 
     @app.task(name=SYNC_TASK, queue=SYNC_QUEUE, retry=retry, pass_context=True)
     def sync_link(context: procrastinate.JobContext, system: str, direction: str) -> dict[str, Any]:
