@@ -19,21 +19,63 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationError,
     ValidationInfo,
     field_validator,
     model_validator,
 )
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from accord.errors import ConfigError
 
 DEFAULT_DIR = Path(".accord")
 DEFAULT_CONFIG = Path("accord.toml")
 _DURATION = re.compile(r"(\d+)\s*([smhd])")
-_PASSWORD_IN_URL = re.compile(r"://[^/:@]+:[^/@]+@")
+_PASSWORD_IN_URL = re.compile(r"://[^@]*:[^@]*@")
+_PASSWORD_PARAMS = {"password", "passwd", "pwd", "pass"}
 
 SyncMode = Literal["off", "import", "two-way"]
 ConflictRuleName = Literal["record_lww", "field_lww", "priority", "hold"]
+
+
+def carries_password(url: str) -> bool:
+    """Whether a database or API URL holds a password (in its user part or its query)."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return bool(_PASSWORD_IN_URL.search(url))
+    query = {key.lower() for key in parsed.query}
+    return parsed.password is not None or bool(query & _PASSWORD_PARAMS)
+
+
+def shown_url(url: str) -> str:
+    """A URL fit to print or log: any password replaced by ***."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return _PASSWORD_IN_URL.sub("://***@", url)
+    hidden = {key: "***" for key in parsed.query if key.lower() in _PASSWORD_PARAMS}
+    return parsed.update_query_dict(hidden).render_as_string(hide_password=True)
+
+
+def anchored(url: str, base: Path | None) -> str:
+    """A SQLite URL whose file path is relative, taken relative to ``base`` (the folder of
+    the configuration file it was read from), not to wherever `accord` was started:
+    `accord -c /srv/client/accord.toml` from another folder must open the same files."""
+    if base is None or not url.startswith("sqlite"):
+        return url
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return url
+    database = parsed.database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return url
+    if Path(database).is_absolute():
+        return url
+    return parsed.set(database=str(base / database)).render_as_string(hide_password=False)
 
 
 def parse_duration(text: str) -> timedelta:
@@ -41,6 +83,10 @@ def parse_duration(text: str) -> timedelta:
     if not match:
         raise ConfigError(f"not a duration: {text!r} (use e.g. 15m, 1h, 30s, 1d)")
     number, unit = int(match.group(1)), match.group(2)
+    if number == 0:
+        raise ConfigError(
+            f"a schedule of {text.strip()!r} would run without a pause: use 1s or more"
+        )
     seconds = {"s": 1, "m": 60, "h": 3600, "d": 86400}[unit]
     return timedelta(seconds=number * seconds)
 
@@ -96,11 +142,26 @@ class SystemConfig(BaseModel):
     options: dict[str, Any] = Field(default_factory=dict)
     # Names of environment variables holding secrets (API keys, client secrets), by role.
     secrets_env: dict[str, str] = Field(default_factory=dict)
+    _base: Path | None = PrivateAttr(default=None)  # the configuration file's folder
+
+    @field_validator("preset")
+    @classmethod
+    def _known_preset(cls, value: str | None) -> str | None:
+        # Caught when the file loads, not at every scheduling look (where one system's
+        # typo would stop the schedule of every other).
+        if value is not None:
+            from accord.presets import preset
+
+            try:
+                preset(value)
+            except ConfigError as exc:
+                raise ValueError(exc.message) from None
+        return value
 
     @field_validator("url")
     @classmethod
     def _no_password(cls, value: str | None) -> str | None:
-        if value and _PASSWORD_IN_URL.search(value):
+        if value and carries_password(value):
             raise ValueError("a URL with a password belongs in the environment: use url_env")
         return value
 
@@ -111,7 +172,7 @@ class SystemConfig(BaseModel):
                 raise ConfigError(f"environment variable {self.url_env} is not set", system=name)
             return value
         if self.url:
-            return self.url
+            return anchored(self.url, self._base)
         raise ConfigError("no url or url_env given", system=name)
 
     def resolved_secret(self, name: str, role: str) -> str:
@@ -129,12 +190,23 @@ class HubConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     database: str = f"sqlite:///{DEFAULT_DIR}/hub.db"
     database_env: str | None = "ACCORD_DATABASE_URL"
+    _base: Path | None = PrivateAttr(default=None)  # the configuration file's folder
+
+    @field_validator("database")
+    @classmethod
+    def _no_password(cls, value: str) -> str:
+        if carries_password(value):
+            raise ValueError(
+                "a database URL with a password belongs in the environment: set"
+                " ACCORD_DATABASE_URL (or the variable database_env names)"
+            )
+        return value
 
     def resolved_url(self) -> str:
         # An empty database_env means: take the file's database, whatever the environment says.
         if self.database_env and os.environ.get(self.database_env):
             return os.environ[self.database_env]
-        return self.database
+        return anchored(self.database, self._base)
 
 
 class Config(BaseModel):
@@ -175,6 +247,10 @@ def load(path: Path = DEFAULT_CONFIG) -> Config:
     except ValidationError as exc:
         raise ConfigError(f"{path}: {_describe(exc)}") from None
     config.path = path
+    base = path.resolve().parent
+    config.hub._base = base
+    for system in config.systems.values():
+        system._base = base
     return config
 
 

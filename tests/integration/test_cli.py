@@ -151,3 +151,27 @@ def test_the_demo_runs_end_to_end_and_explains_itself(tmp_path: Path) -> None:
     for heading in ("1. A sandbox ERP", "2. Dry run", "3. First sync", "done in"):
         assert heading in result.stdout, heading
     assert (tmp_path / ".accord" / "demo" / "hub.db").exists()
+
+
+def test_secrets_and_unreachable_databases_get_a_clear_message_not_a_traceback(
+    tmp_path: Path,
+) -> None:
+    refused = accord(tmp_path, "init", "--erp-url", "postgresql://erp:s3cretPW@127.0.0.1:1/erp")
+    assert refused.returncode == 2 and "url_env" in refused.stderr
+    assert "s3cretPW" not in refused.stdout + refused.stderr and "Traceback" not in refused.stderr
+    assert not (tmp_path / "accord.toml").exists()
+    # A hub nobody answers for: the driver's reason, no traceback, a non-zero exit.
+    (tmp_path / "accord.toml").write_text(
+        '[hub]\ndatabase = "postgresql://postgres@127.0.0.1:1/hub"\ndatabase_env = ""\n'
+    )
+    down = accord(tmp_path, "status")
+    assert down.returncode == 2 and "database error" in down.stderr, down.stderr
+    assert "Traceback" not in down.stderr
+    # Started from another folder, the configuration's own hub is the one opened.
+    (tmp_path / "accord.toml").unlink()
+    assert accord(tmp_path, "init").returncode == 0
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    status = accord(elsewhere, "status", "-c", str(tmp_path / "accord.toml"))
+    assert status.returncode == 0, status.stderr
+    assert not (elsewhere / ".accord").exists()

@@ -160,6 +160,23 @@ def test_a_held_conflict_resolves_to_what_the_sides_hold_when_it_is_resolved(
     assert system.get("person", "1")["title"] == expected  # type: ignore[index]
 
 
+def test_ctrl_c_during_a_run_records_it_as_stopped_not_running(
+    store: HubStore, clock: ManualClock
+) -> None:
+    system, profile = _system(clock), memory_profile()
+
+    def interrupt(step: str) -> None:
+        if step == "pull.batch.before_cursor":
+            raise KeyboardInterrupt
+
+    ctx = SyncContext(store, system, profile, "crm", clock, checkpoint=interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        sync(ctx)
+    with store.transaction() as conn:
+        (run,) = bookkeeping.recent_runs(conn, system="crm")
+    assert run.status == "stopped" and run.finished_at is not None
+
+
 def test_crash_mid_pull_rereads_the_batch_and_duplicates_nothing(
     store: HubStore, clock: ManualClock
 ) -> None:

@@ -47,8 +47,11 @@ def exo_link(
     return Link(name, url, **kw)
 
 
-def write_config(path: Path, hub_url: str, links: list[Link], nightly: str = "02:00") -> Config:
-    lines = ["[hub]", f'database = "{hub_url}"', 'database_env = ""', ""]
+def write_config(
+    path: Path, hub_url: str, links: list[Link], nightly: str = "02:00", hub_env: str = ""
+) -> Config:
+    """``hub_env``: the variable that holds the hub's URL where it carries a password."""
+    lines = ["[hub]", f'database = "{hub_url}"', f'database_env = "{hub_env}"', ""]
     for link in links:
         lines += [
             f"[systems.{link.name}]",

@@ -183,3 +183,13 @@ def test_a_nightly_job_queued_before_a_pause_waits_like_a_sync(
     assert tasks.run_nightly(off, "erp", "fix", store=hub) == "skipped: sync is off"
     assert calls == []
     assert tasks.run_nightly(settings, "erp", "fix", store=hub) == "done" and calls == ["erp"]
+
+
+def test_a_shortened_interval_takes_effect_at_once(hub: HubStore) -> None:
+    daily = _settings(Schedule(push="1d", pull="1d"))
+    assert len(_due(hub, daily, T0)) == 2
+    assert _due(hub, daily, T0 + timedelta(minutes=10)) == []
+    every_five = _settings(Schedule(push="1d", pull="5m"))
+    assert _due(hub, every_five, T0 + timedelta(minutes=11)) == []  # next: 5 min from now
+    assert _due(hub, every_five, T0 + timedelta(minutes=16)) == [("erp", ("sync", "pull"))]
+    assert _due(hub, every_five, T0 + timedelta(minutes=22)) == [("erp", ("sync", "pull"))]

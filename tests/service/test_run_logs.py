@@ -52,6 +52,7 @@ def test_every_line_of_a_run_names_the_run_and_no_line_holds_a_secret(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     hub_url = _password_url(pg_schema_url, HUB_PASSWORD)
+    monkeypatch.setenv("ACCORD_TEST_LOG_HUB_URL", hub_url)
     monkeypatch.setenv("ACCORD_TEST_LOG_KEY", API_KEY)
     monkeypatch.setenv("ACCORD_TEST_LOG_WRONG_KEY", WRONG_KEY)
     monkeypatch.setenv("ACCORD_TEST_LOG_ERP_URL", _password_url(pg_schema_url, ERP_PASSWORD))
@@ -73,7 +74,8 @@ def test_every_line_of_a_run_names_the_run_and_no_line_holds_a_secret(
         )
 
     settings = Config(
-        hub=HubConfig(database=hub_url, database_env=None),
+        # As deployed: the hub's password comes from the environment, never the file.
+        hub=HubConfig(database_env="ACCORD_TEST_LOG_HUB_URL"),
         systems={
             "erp": SystemConfig(kind="sql", preset="exo", url=exo_url, sync="two-way"),
             "shop": unleashed("ACCORD_TEST_LOG_KEY"),

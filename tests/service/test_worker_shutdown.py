@@ -49,8 +49,9 @@ def test_sigterm_stops_a_workers_sync_between_batches_and_another_worker_carries
         pull="1h",
         batch_size=10,
     )
-    write_config(tmp_path / "accord.toml", hub_url, [link])
-    workers = w.Workers(tmp_path)
+    # The password stays out of the file: the workers read the URL from the environment.
+    write_config(tmp_path / "accord.toml", pg_schema_url, [link], hub_env="ACCORD_TEST_HUB_URL")
+    workers = w.Workers(tmp_path, env={"ACCORD_TEST_HUB_URL": hub_url})
     workers.start(1)
     store: HubStore | None = None
     try:

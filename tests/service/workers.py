@@ -56,6 +56,7 @@ class Workers:
     folder: Path
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
     logs: list[Path] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)  # more environment for the workers
 
     def start(self, count: int, *extra: str) -> None:
         for _ in range(count):
@@ -74,7 +75,7 @@ class Workers:
                         *extra,
                     ],
                     cwd=self.folder,
-                    env={**os.environ, "ACCORD_DATABASE_URL": ""},
+                    env={**os.environ, "ACCORD_DATABASE_URL": "", **self.env},
                     stdout=sink,
                     stderr=subprocess.STDOUT,
                 )

@@ -78,7 +78,11 @@ def test_s003_05_the_customer_card_follows_the_company_card_layout(web: WebWorld
     saved = browser.post(f"/customers/{customer_id}", data=form)
     assert saved.status_code == 303, saved.text
     data = customers.get_customer(web.store, customer_id).data
-    assert data["active"] is True and data["tax_id"] == "GST 123-456-789" and data["credit_limit"] == 250
+    assert (
+        data["active"] is True
+        and data["tax_id"] == "GST 123-456-789"
+        and data["credit_limit"] == 250
+    )
     assert data["phone"] == "+6495550100"
     refused = browser.post(f"/customers/{customer_id}", data={**form, "credit_limit": "9999"})
     assert refused.status_code == 403 and "credit_limit" in refused.text

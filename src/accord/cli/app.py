@@ -8,12 +8,13 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from sqlalchemy.exc import SQLAlchemyError
 
 from accord import config as config_module
 from accord.cli import exact, profiles, push, render, schedule, serve, users, worker
 from accord.cli.sandbox import sandbox_app
 from accord.config import DEFAULT_CONFIG, Config, HubConfig, SystemConfig
-from accord.errors import AccordError
+from accord.errors import AccordError, ConfigError
 from accord.service import queries, sync_many
 from accord.service import sync as sync_service
 from accord.service.systems import open_hub
@@ -58,11 +59,18 @@ def init(
         raise AccordError(f"{config} already exists; edit it or remove it first")
     settings = Config(hub=HubConfig())
     if erp_url:
+        if config_module.carries_password(erp_url):
+            raise ConfigError(
+                "the ERP URL carries a password, which would be written to the configuration"
+                " file: run `accord init` without --erp-url, then set url_env in the file to"
+                " an environment variable that holds the URL"
+            )
         settings.systems["erp"] = SystemConfig(kind="sql", preset="exo", url=erp_url)
     Path(".accord").mkdir(exist_ok=True)
     config_module.save(settings, config)
     open_hub(settings).close()
-    console.print(f"wrote {config}; hub database ready at {settings.hub.resolved_url()}")
+    shown = config_module.shown_url(settings.hub.resolved_url())
+    console.print(f"wrote {config}; hub database ready at {shown}")
 
 
 @app.command()
@@ -319,4 +327,10 @@ def main() -> None:
         app()
     except AccordError as exc:
         err.print(f"[red]error:[/red] {exc}")
+        sys.exit(2)
+    except SQLAlchemyError as exc:
+        # The hub (or a system's database) cannot be reached or read: say so, no traceback.
+        # The driver's first line names the problem; statements and parameters stay out.
+        first = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        err.print(f"[red]database error:[/red] {first}")
         sys.exit(2)

@@ -36,6 +36,11 @@ def sync(ctx: SyncContext, *, pull: bool = True, push: bool = True) -> Plan:
     except Exception as exc:
         _finish(ctx, "failed", f"{type(exc).__name__}: {exc}")
         raise
+    except KeyboardInterrupt:
+        # Ctrl-C at `accord sync`: every committed batch stands; the run says it stopped
+        # rather than showing "running" until the link's next run.
+        _finish(ctx, "stopped", "interrupted (Ctrl-C)")
+        raise
     _finish(ctx, "ok")
     return ctx.plan
 

@@ -48,9 +48,14 @@ def due_jobs(
             if every == IMMEDIATE:
                 continue
             when = known.next_due(name, direction)
+            interval = parse_duration(every)
+            if when is not None and when > now + interval:
+                # The interval was shortened since: the old, later time no longer holds.
+                when = now + interval
+                state.set_next_due(conn, name, direction, when)
             if when is None or now >= when:
                 due.append((name, ("sync", direction)))
-                state.set_next_due(conn, name, direction, now + parse_duration(every))
+                state.set_next_due(conn, name, direction, now + interval)
         owed = known.push_owed(name)
         if owed:
             state.set_push_owed(conn, name, False)

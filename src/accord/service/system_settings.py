@@ -52,6 +52,7 @@ def update_system(
         raw["schedule"]["pull"] = pull
     try:
         updated = SystemConfig.model_validate(raw)
+        updated._base = current._base  # relative SQLite paths stay where the file put them
         systems = {**settings.systems, name: updated}
         Config.model_validate(
             {
