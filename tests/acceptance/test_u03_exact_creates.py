@@ -111,8 +111,9 @@ def test_u03_a_run_killed_after_the_create_leaves_one_account(
     assert len(world.accounts()) == 3
 
 
+@pytest.mark.parametrize("push_only", [False, True], ids=["sync", "push-only"])
 def test_u03_a_contact_create_whose_answer_is_lost_is_matched_not_repeated(
-    make_exact: WorldFactory,
+    make_exact: WorldFactory, push_only: bool
 ) -> None:
     world = make_exact(accounts=1, max_contacts=0)
     world.sync()
@@ -128,7 +129,12 @@ def test_u03_a_contact_create_whose_answer_is_lost_is_matched_not_repeated(
     with world.store.transaction() as conn:
         (error,) = bookkeeping.open_errors(conn, SYSTEM)
     assert error.record_id == person and error.transient
-    world.sync()  # the pull finds the contact by company and name, and links it
+    if push_only:
+        # Sent again the same way ("send to Exact" once more, a push schedule): the run
+        # pulls first, finds the contact by company and name, and does not make another.
+        sync_service.run(world.config, SYSTEM, store=world.store, pull=False, requested=[person])
+    else:
+        world.sync()  # the pull finds the contact by company and name, and links it
     (contact,) = world.contacts()
     with world.store.transaction() as conn:
         link = links.by_hub(conn, SYSTEM, "person", [person])[person]

@@ -16,8 +16,9 @@ from accord.engine.plan import Plan
 from accord.engine.pull import Pull
 from accord.engine.push import Push
 from accord.errors import AccordError
+from accord.mapping.profile import EntityMap
 from accord.model.entities import SYNC_ORDER
-from accord.store import bookkeeping
+from accord.store import bookkeeping, links
 
 
 def sync(ctx: SyncContext, *, pull: bool = True, push: bool = True) -> Plan:
@@ -60,7 +61,20 @@ def _phases(ctx: SyncContext, *, pull: bool, push: bool) -> None:
     if push:
         for emap in maps:
             if emap.push:
+                if not pull and _unconfirmed_creates(ctx, emap):
+                    Pull(ctx, emap).run()
                 Push(ctx, emap).run()
+
+
+def _unconfirmed_creates(ctx: SyncContext, emap: EntityMap) -> bool:
+    """Whether a push-only run must pull first: creates whose answer never came (pending
+    links) in a system that cannot recognise a create sent twice. The pull finds the
+    record the first attempt made (matching links it); sent again blindly, it would be
+    made twice."""
+    if not emap.pull or ctx.connector.capabilities(emap.source).idempotent_create:
+        return False
+    with ctx.reading() as conn:
+        return bool(links.pending(conn, ctx.system, emap.entity))
 
 
 _collector_lock = threading.Lock()
