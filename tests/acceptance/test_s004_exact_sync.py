@@ -9,9 +9,11 @@ from datetime import UTC, datetime
 
 import pytest
 
+from accord.connectors.exact import open_api
 from accord.connectors.exact_auth import ReconnectError
 from accord.sandbox.exact_data import ENTITY_ACCOUNT, ENTITY_CONTACT
 from accord.service import exact_connect
+from accord.service.exact_connect import token_store
 from accord.service.records import delete_record, edit_record
 from accord.store import bookkeeping, links, records
 from accord.store.types import HubRecord
@@ -127,6 +129,28 @@ def test_s004_a_short_lived_access_token_is_renewed_before_it_expires(
     time.sleep(3.1)
     world.sync()
     assert server.stats["401"] == 0
+
+
+def test_s004_two_clients_of_one_connection_do_not_spend_each_others_refresh_token(
+    make_exact: WorldFactory,
+) -> None:
+    # A sync beside the nightly receivables refresh or an import: both loaded one pair.
+    world = make_exact(accounts=3, refresh_not_before_seconds=0)
+    system = world.config.system(SYSTEM)
+    first = open_api(SYSTEM, system, token_store(world.store, SYSTEM))
+    second = open_api(SYSTEM, system, token_store(world.store, SYSTEM))
+    try:
+        assert first.first("crm/Accounts", {"$select": "ID"})
+        assert second.first("crm/Accounts", {"$select": "ID"})
+        for _ in range(2):  # each renews in turn, as their tokens come due
+            first.keeper.renew()  # rotates the pair: the refresh token both held is spent
+            second.keeper.renew()  # takes the stored pair rather than spend the old one
+            assert first.first("crm/Accounts", {"$select": "ID"})
+            assert second.first("crm/Accounts", {"$select": "ID"})
+    finally:
+        first.close()
+        second.close()
+    assert world.sandbox.server.stats["token_calls"] == 3  # the exchange and two renewals
 
 
 def test_s004_a_revoked_refresh_token_ends_the_run_asking_to_reconnect(

@@ -320,7 +320,20 @@ class TokenKeeper:
         return tokens.access_token
 
     def renew(self) -> Tokens:
-        tokens = self.oauth.refresh(self._current(), self.store.system)
+        current = self._current()
+        if self._unsaved is None:
+            # Another client of this connection (a sync beside the nightly refresh, an
+            # import) may have renewed since this one loaded the pair: the refresh token
+            # in hand is then spent, and the stored pair is the valid one.
+            try:
+                stored = self.store.load()
+            except OperationalError:
+                stored = None
+            if stored is not None and stored.refresh_token != current.refresh_token:
+                self._tokens = current = stored
+                if not stored.renew_due(time.time()):
+                    return stored
+        tokens = self.oauth.refresh(current, self.store.system)
         self._tokens = tokens
         self.renewals += 1
         # Saved before use: the old refresh token expires once the new one is used. If the
