@@ -138,3 +138,31 @@ def test_many_updates_check_each_records_sequence_number(store: HubStore) -> Non
         records.apply_writes(conn, [_rename(kept[2], "Forced 2", None)], None, AT)
     with store.reading() as conn:
         assert records.get_many(conn, [2])[2].data["name"] == "Forced 2"
+
+
+def test_json_documents_that_are_bare_values_read_back_as_written(store: HubStore) -> None:
+    # A held conflict of a numeric field keeps bare numbers; settings keep counters. SQLite
+    # stores a JSON column's "5" as the number 5, which a JSON decoder refuses.
+    from accord.store import bookkeeping
+    from accord.store.types import ConflictEntry
+
+    values: list[Any] = [5, 2.5, 0, -3, True, None, "12", "text", [1, "a"], {"k": 1.5}]
+    with store.transaction() as conn:
+        for n, value in enumerate(values):
+            bookkeeping.set_setting(conn, f"test.value.{n}", value if value is not None else [])
+        bookkeeping.add_conflicts(
+            conn,
+            [
+                ConflictEntry(
+                    "erp", "company", 1, "7", "credit_limit", 100, 250, 300,
+                    None, None, "hold", None, "both changed",
+                )
+            ],
+            None,
+            "2026-12-02T00:00:00.000000Z",
+        )  # fmt: skip
+    with store.transaction() as conn:
+        read = [bookkeeping.get_setting(conn, f"test.value.{n}") for n in range(len(values))]
+        (conflict,) = bookkeeping.open_conflicts(conn)
+    assert read == [v if v is not None else [] for v in values]
+    assert (conflict.base_value, conflict.hub_value, conflict.system_value) == (100, 250, 300)

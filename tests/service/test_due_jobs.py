@@ -193,3 +193,26 @@ def test_a_shortened_interval_takes_effect_at_once(hub: HubStore) -> None:
     assert _due(hub, every_five, T0 + timedelta(minutes=11)) == []  # next: 5 min from now
     assert _due(hub, every_five, T0 + timedelta(minutes=16)) == [("erp", ("sync", "pull"))]
     assert _due(hub, every_five, T0 + timedelta(minutes=22)) == [("erp", ("sync", "pull"))]
+
+
+def test_jobs_decided_but_not_queued_are_due_again_at_the_next_tick(hub: HubStore) -> None:
+    import asyncio
+
+    from accord.jobs import worker
+
+    class RefusingQueue:  # the queue's database refusing the insert (a lost connection)
+        def configure_task(self, *args: object, **kwargs: object) -> RefusingQueue:
+            return self
+
+        async def defer_async(self, **kwargs: object) -> None:
+            raise RuntimeError("queue unavailable")
+
+    settings = _settings(Schedule(push="immediate", pull="1h"))
+    assert asyncio.run(worker.defer_due(RefusingQueue(), settings, hub)) == 0  # type: ignore[arg-type]
+    with hub.transaction() as conn:
+        seen = state.get_journal_seen(conn)
+    later = datetime.now(UTC) + timedelta(seconds=1)
+    assert sorted(_due(hub, settings, later, seen=seen)) == [
+        ("erp", ("sync", "pull")),
+        ("erp", ("sync", "push")),
+    ]

@@ -283,7 +283,20 @@ async def defer_due(app: procrastinate.App, settings: Config, store: HubStore) -
             queued += 1
         except AlreadyEnqueued:
             pass  # the same job already waits in the queue: coalesced
+        except Exception as exc:
+            # Decided (next-due times moved on, changes marked seen) but not queued: make
+            # it due again at the next tick rather than skip it until its next interval.
+            log.error("job.defer_failed", system=system, job=what, error=str(exc))
+            if kind == "sync":
+                await asyncio.to_thread(_due_again, store, system, what)
     return queued
+
+
+def _due_again(store: HubStore, system: str, direction: str) -> None:
+    with store.transaction() as conn:
+        state.set_next_due(conn, system, direction, SystemClock().now())
+        if direction in ("push", "both"):
+            state.set_push_owed(conn, system, True)
 
 
 def _twin_waits(store: HubStore, queueing_lock: str | None) -> bool:

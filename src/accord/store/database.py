@@ -28,8 +28,17 @@ def json_text(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
+def json_value(raw: Any) -> Any:
+    # SQLite gives a JSON column numeric affinity: a document that is a bare number ("5",
+    # a conflict's value of a numeric field, a counter kept in settings) is stored, and
+    # read back, as that number, not as its text.
+    if isinstance(raw, int | float):
+        return raw
+    return orjson.loads(raw)
+
+
 # orjson: the hub encodes and decodes a JSON document or three per record written.
-JSON_CODEC: dict[str, Any] = {"json_serializer": json_text, "json_deserializer": orjson.loads}
+JSON_CODEC: dict[str, Any] = {"json_serializer": json_text, "json_deserializer": json_value}
 
 
 def make_engine(url: str) -> Engine:
