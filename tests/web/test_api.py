@@ -107,6 +107,10 @@ def test_odd_values_are_refused_naming_the_field_not_answered_with_a_server_erro
     for field, response in refused:
         assert response.status_code == 422, (field, response.text)
         assert response.json()["field"] == field and response.json()["record"] == str(customer_id)
+    # Amounts round half up, as transactions do: 0.285 is 29 cents.
+    charged = api.post(f"{base}/credit", json={"kind": "charge", "amount": 0.285})
+    assert charged.status_code == 201, charged.text
+    assert api.get(f"{base}/credit").json()["balance"] == 0.29
     # An order number is compared as it is stored: without surrounding blanks.
     assert api.post(f"{base}/orders", json={"number": "A1", "order_type": "layaway"}).is_success
     again = api.post(f"{base}/orders", json={"number": "A1 ", "order_type": "layaway"})
@@ -392,14 +396,17 @@ def test_a_transaction_with_a_bad_amount_or_time_is_refused_naming_the_field(
 ) -> None:
     api = web.api("editor")
     customer = _customer(web, company_name="Bad Input Ltd")
-    for amount, at, field in (
-        ("inf", None, "amount"),
-        (1e300, None, "amount"),
-        ("NaN", None, "amount"),
-        (10, "yesterday", "at"),
+    for amount, at, field, points in (
+        ("inf", None, "amount", None),
+        (1e300, None, "amount", None),
+        ("NaN", None, "amount", None),
+        (-20, None, "amount", None),  # money back is a return, not a negative sale
+        (10, "yesterday", "at", None),
+        (10, None, "points", 3_000_000_000),
     ):
         body = {"customer_id": customer, "number": f"X-{field}-{amount}", "kind": "sale"}
         body |= {"amount": amount} | ({"at": at} if at else {})
+        body |= {"points": points} if points is not None else {}
         refused = api.post("/api/v1/transactions", json=body)
         assert refused.status_code == 422, (amount, at, refused.text)
         assert refused.json()["field"] == field
@@ -410,3 +417,8 @@ def test_a_transaction_with_a_bad_amount_or_time_is_refused_naming_the_field(
     assert posted.status_code == 201
     history = api.get(f"/api/v1/customers/{customer}/history").json()["items"]
     assert [t["amount"] for t in history] == [20.0]
+    # Points a till gives with a return are taken back, whatever sign it gave them.
+    returned = {"customer_id": customer, "number": "X-ret", "kind": "return", "amount": 5}
+    assert api.post("/api/v1/transactions", json=returned | {"points": 5}).status_code == 201
+    stats = api.get(f"/api/v1/customers/{customer}").json()["stats"]
+    assert stats["campaign_points"] == 20 - 5

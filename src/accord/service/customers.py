@@ -11,9 +11,11 @@ import hashlib
 import math
 from dataclasses import dataclass
 from datetime import date, datetime
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from sqlalchemy import Connection, and_, delete, func, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.elements import ColumnElement
 
 from accord.clock import Clock, SystemClock, as_utc, to_iso
@@ -322,8 +324,15 @@ def refresh_search_index(conn: Connection, batch: int = 5000) -> int:
         select(settings.c.value).where(settings.c.key == SEARCH_WATERMARK).with_for_update()
     ).first()
     if row is None:
-        # A JSON object, not a bare number: SQLite's JSON column affinity turns "0" into 0.
-        conn.execute(insert(settings).values(key=SEARCH_WATERMARK, value={"seq": 0}))
+        # The first search of a new hub; another request may be making the row right now.
+        try:
+            with conn.begin_nested():
+                conn.execute(insert(settings).values(key=SEARCH_WATERMARK, value={"seq": 0}))
+        except IntegrityError:
+            pass  # it did: wait for its catch-up and go on from where it left the mark
+        row = conn.execute(
+            select(settings.c.value).where(settings.c.key == SEARCH_WATERMARK).with_for_update()
+        ).first()
     after = int(row.value["seq"]) if row is not None else 0
     rewritten = 0
     while True:
@@ -680,7 +689,8 @@ def to_cents(amount: float, record_id: int, field: str) -> int:
     refused naming the record and field."""
     if not math.isfinite(amount) or abs(amount) * 100 >= MAX_CENTS:
         raise _fail(f"not an amount: {amount!r}", record_id, field)
-    return round(amount * 100)
+    # Half-up on the decimal text, as transactions are: 0.285 is 29 cents, not 28.
+    return int((Decimal(str(amount)) * 100).quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 
 def credit_history(store: HubStore, record_id: int) -> tuple[list[Any], int]:
@@ -721,12 +731,19 @@ def add_credit_entry(
         if kind == "charge"
         else amount_cents
     )
-    limit = customer.data.get("credit_limit")
     at = to_iso((clock or SystemClock()).now())
     with store.transaction() as conn:
         # One writer per customer at a time (the row lock on PostgreSQL; SQLite serialises
-        # writers): the balance checked against the limit is the balance charged.
+        # writers): the balance checked against the limit is the balance charged, and the
+        # limit the one in force now (read under the lock: it may have just been lowered).
         conn.execute(select(records.c.id).where(records.c.id == record_id).with_for_update())
+        locked = record_store.get(conn, record_id)
+        assert locked is not None  # records are never removed, only marked deleted
+        if not locked.data.get("ar_account_type"):
+            raise _fail(
+                "the customer has no accounts-receivable account", record_id, "ar_account_type"
+            )
+        limit = locked.data.get("credit_limit")
         if reference:
             # A client retrying after a lost answer sends the same reference: once only.
             earlier = conn.execute(

@@ -78,6 +78,9 @@ def changes_since(
 MAX_AMOUNT = Decimal(1_000_000_000)  # per transaction; anything larger is a typing error
 
 
+MAX_POINTS = 10**9  # inside the 32-bit column on every database
+
+
 def _cents(value: object, key: str) -> int:
     try:
         amount = Decimal(str(value).strip())
@@ -124,10 +127,26 @@ def post_transaction(
             field="kind",
         )
     get_customer(store, customer_id)
-    cents = abs(_cents(amount, number))
+    cents = _cents(amount, number)
+    if cents < 0:
+        # The kind says which way the money went; a negative sale would count as a sale.
+        raise ValidationError(
+            f"an amount is given as a positive number; money back is a return: {amount!r}",
+            entity="transaction",
+            key=number,
+            field="amount",
+        )
     if kind == "return":
         cents = -cents
-    earned = points if points is not None else int(cents / 100)
+    if points is not None and (isinstance(points, bool) or abs(points) > MAX_POINTS):
+        raise ValidationError(
+            f"points must be a whole number up to {MAX_POINTS:,}: {points!r}",
+            entity="transaction",
+            key=number,
+            field="points",
+        )
+    # Points a till gives for a return are taken back, whichever sign it gave them.
+    earned = int(cents / 100) if points is None else (-abs(points) if cents < 0 else points)
     now = (clock or SystemClock()).now()
     when = to_iso(at or now)
     with store.transaction() as conn:
