@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import delete, func, select
 
 from accord.clock import ManualClock
-from accord.connectors.base import Operation, OperationResult
+from accord.connectors.base import ChangeBatch, Operation, OperationResult
 from accord.connectors.memory import MemoryConnector
 from accord.engine import SyncContext, sync
 from accord.service.monitor import resolve_conflict
@@ -175,6 +176,29 @@ def test_ctrl_c_during_a_run_records_it_as_stopped_not_running(
     with store.transaction() as conn:
         (run,) = bookkeeping.recent_runs(conn, system="crm")
     assert run.status == "stopped" and run.finished_at is not None
+
+
+class _ReadsTwice(MemoryConnector):
+    """Returns one person twice in a read, as a system with duplicate link rows does."""
+
+    def read_changes(self, entity: str, cursor: str | None, batch_size: int) -> Any:
+        for batch in super().read_changes(entity, cursor, batch_size):
+            twice = [r for r in batch.records if r.key == "1"]
+            yield ChangeBatch([*batch.records, *twice], batch.cursor, batch.listed_whole)
+
+
+def test_a_record_read_twice_in_one_batch_is_taken_once_and_named(
+    store: HubStore, clock: ManualClock
+) -> None:
+    system, profile = _ReadsTwice("crm", clock=clock), memory_profile()
+    acme = system.put("company", None, {"code": "A1", "name": "Acme", "active": True})
+    system.put("person", None, {"company_key": acme, "first": "Ann", "last": "Lee", "active": True})
+    system.put("person", None, {"company_key": acme, "first": "Bo", "last": "Ng", "active": True})
+    run_sync(store, system, profile, clock)  # the whole batch goes on
+    assert _person(store, "1") != _person(store, "2")
+    with store.transaction() as conn:
+        (error,) = bookkeeping.open_errors(conn, "crm", "person", "pull")
+    assert error.external_id == "1" and "2 times in one read" in error.message
 
 
 def test_crash_mid_pull_rereads_the_batch_and_duplicates_nothing(

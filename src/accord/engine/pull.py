@@ -42,6 +42,29 @@ class _Incoming:
         return _Incoming(self.record, dict(self.values), list(self.problems))
 
 
+def _once_per_key(mapped: list[_Incoming]) -> list[_Incoming]:
+    """One record per key: a system can return a key twice in one read (two Exo link rows
+    for the same contact and account). The later is taken, and the record says why, so
+    the rest of the batch goes on instead of failing on the hub's unique links."""
+    last = {item.record.key: n for n, item in enumerate(mapped)}
+    if len(last) == len(mapped):
+        return mapped
+    kept = [item for n, item in enumerate(mapped) if last[item.record.key] == n]
+    counts: dict[str, int] = {}
+    for item in mapped:
+        counts[item.record.key] = counts.get(item.record.key, 0) + 1
+    for item in kept:
+        if counts[item.record.key] > 1:
+            item.problems.append(
+                ValidationError(
+                    f"the system returned this record {counts[item.record.key]} times in one"
+                    " read (duplicate rows, e.g. two link rows for one contact and account);"
+                    " the last was taken"
+                )
+            )
+    return kept
+
+
 class Pull:
     def __init__(self, ctx: SyncContext, emap: EntityMap) -> None:
         self.ctx = ctx
@@ -81,7 +104,7 @@ class Pull:
         # What needs no write lock is done first: other runs may write the hub meanwhile.
         with self.ctx.reading() as conn:
             batch = self._drop_unchanged(conn, batch)
-        mapped = self._inbound(batch)
+        mapped = _once_per_key(self._inbound(batch))
         for attempt in range(STALE_RETRIES):
             self._written = None
             try:
