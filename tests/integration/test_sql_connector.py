@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import (
     CHAR,
+    CheckConstraint,
     Column,
     DateTime,
     Engine,
@@ -405,6 +406,39 @@ def test_a_database_refusal_fails_only_its_own_record(
     assert results[0].key and results[2].key
     got = connector.read_by_keys("contacts", [results[0].key, results[2].key])
     assert [r.values["FIRSTNAME"] for r in got] == ["A", "C"]
+
+
+def test_a_value_the_database_refuses_fails_only_its_own_record_everywhere(
+    db_url: str, erp: Engine, connect: Callable[..., SqlConnector]
+) -> None:
+    # MariaDB's driver reports a failed CHECK or an impossible date as an OperationalError,
+    # the class of connection trouble: it must still fail its record, not the batch.
+    checked = MetaData()
+    table = Table(
+        "CHECKED",
+        checked,
+        Column("ID", Integer, Identity(), primary_key=True),
+        Column("NAME", String(30)),
+        Column("ISACTIVE", CHAR(1)),
+        Column("LAST_UPDATED", STAMP),
+    )
+    # Quoted as each dialect quotes (MariaDB reads "ISACTIVE" as a string).
+    CheckConstraint(table.c.ISACTIVE.in_(("Y", "N")), name="CK_ISACTIVE", table=table)
+    checked.create_all(erp)
+    spec = TableSpec("checked", "CHECKED", "ID", ("NAME", "ISACTIVE"), modified="LAST_UPDATED")
+    connector = connect([spec])
+    results = connector.apply(
+        "checked",
+        [
+            Operation("create", None, {"NAME": "good", "ISACTIVE": "Y"}),
+            Operation("create", None, {"NAME": "bad", "ISACTIVE": "X"}),
+            Operation("create", None, {"NAME": "also good", "ISACTIVE": "N"}),
+        ],
+    )
+    assert [r.ok for r in results] == [True, False, True]
+    assert not results[1].transient and results[1].error
+    with erp.connect() as conn:
+        assert sorted(conn.scalars(select(table.c.NAME)).all()) == ["also good", "good"]
 
 
 def test_create_with_a_marker_is_idempotent(
@@ -945,3 +979,15 @@ def test_a_read_leaves_our_own_writes_out_unless_they_changed_a_record_we_did_no
         Operation("update", f"{c1}@20", {"FIRSTNAME": "Di"}),
     )
     assert both == []
+
+
+@pytest.mark.mariadb
+def test_mariadb_sessions_read_and_write_times_in_utc(mariadb_url: str) -> None:
+    # TIMESTAMP columns convert to the session's time zone (the server's unless set), and
+    # Accord's stamps and cursors are UTC: a server in another zone must not shift them.
+    engine = make_system_engine(mariadb_url)
+    try:
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("SELECT @@session.time_zone").scalar() == "+00:00"
+    finally:
+        engine.dispose()

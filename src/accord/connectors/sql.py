@@ -821,13 +821,30 @@ def _ok(record: ExternalRecord) -> OperationResult:
     return OperationResult(True, record.key, record.version, record.modified_at)
 
 
+# MySQL/MariaDB error codes worth a retry: lock wait timeout, deadlock, too many
+# connections, server shutting down, connection killed or lost, can't connect.
+_MYSQL_TRANSIENT = frozenset({1040, 1053, 1205, 1213, 1927, 2002, 2003, 2006, 2013})
+
+
 def _transient(exc: sa_exc.SQLAlchemyError) -> bool:
     """Connection trouble, locks, timeouts: retrying later may succeed."""
     if isinstance(exc, sa_exc.DBAPIError):
-        return exc.connection_invalidated or isinstance(
-            exc, sa_exc.OperationalError | sa_exc.InterfaceError
-        )
+        if exc.connection_invalidated:
+            return True
+        code = _mysql_code(exc.orig)
+        if code is not None:
+            # MySQL drivers raise OperationalError for refused values too (a CHECK
+            # constraint, an impossible date): those fail their record, not the batch.
+            return code in _MYSQL_TRANSIENT
+        return isinstance(exc, sa_exc.OperationalError | sa_exc.InterfaceError)
     return isinstance(exc, sa_exc.TimeoutError | sa_exc.DisconnectionError)
+
+
+def _mysql_code(error: BaseException | None) -> int | None:
+    if error is None or not type(error).__module__.startswith(("pymysql", "MySQLdb", "mysql")):
+        return None
+    args = getattr(error, "args", ())
+    return args[0] if args and isinstance(args[0], int) else None
 
 
 def _message(exc: sa_exc.SQLAlchemyError) -> str:

@@ -63,7 +63,19 @@ def _engine(url: str, pragmas: Any) -> Engine:
         event.listen(engine, "connect", pragmas)
         event.listen(engine, "begin", _sqlite_begin)
         return engine
+    if url.startswith(("mysql", "mariadb")):
+        # Accord reads and writes times in UTC; a TIMESTAMP column is converted to and from
+        # the session's time zone, which is the server's unless set (DATETIME is not).
+        engine = create_engine(url, pool_pre_ping=True, **JSON_CODEC)
+        event.listen(engine, "connect", _utc_session)
+        return engine
     return create_engine(url, pool_pre_ping=True, **JSON_CODEC)
+
+
+def _utc_session(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("SET time_zone = '+00:00'")
+    cursor.close()
 
 
 def _hub_pragmas(dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
