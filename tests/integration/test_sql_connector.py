@@ -256,6 +256,26 @@ def test_reads_everything_then_the_changes_since_the_cursor(
     assert [r.key for r in read_all(strict, "contacts", cursor)[0]] == [str(k1), str(k4)]
 
 
+def test_a_row_stamped_in_the_future_does_not_carry_the_cursor_past_later_edits(
+    erp: Engine, connect: Callable[..., SqlConnector]
+) -> None:
+    # A typo in a year (or a clock set wrong) stamps a row decades ahead: the cursor stops
+    # before it, and the row is read again until its time comes (dropped by version).
+    k1, k2 = add(erp, t_contacts, contact(1, T0), contact(2, datetime(2062, 3, 2, 9, 0)))
+    connector = connect()
+    first, cursor = read_all(connector, "contacts")
+    assert sorted(r.key for r in first) == sorted([str(k1), str(k2)])
+    assert cursor is not None and json.loads(cursor)["t"] < "2062"
+    with erp.begin() as conn:
+        conn.execute(
+            update(t_contacts)
+            .where(pk(t_contacts) == k1)
+            .values(FIRSTNAME="Anne", LAST_UPDATED=T0 + timedelta(hours=1))
+        )
+    again, _ = read_all(connector, "contacts", cursor)
+    assert [r.values["FIRSTNAME"] for r in again if r.key == str(k1)] == ["Anne"]
+
+
 def test_rows_sharing_one_modified_time_are_all_read(
     erp: Engine, connect: Callable[..., SqlConnector]
 ) -> None:
@@ -270,10 +290,11 @@ def test_rows_sharing_one_modified_time_are_all_read(
     keys = [r.key for batch in batches for r in batch.records]
     assert len(keys) == 3000 == len(set(keys))
     assert all(len(batch.records) == 100 for batch in batches)
-    # Keyset paging: one query per batch, plus the empty query for unstamped rows and the
-    # last short one; never a growing OFFSET.
+    # Keyset paging: one query per batch, plus the empty query for unstamped rows, the
+    # last short one and the database's time (the cursor's horizon); never a growing
+    # OFFSET.
     selects = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
-    assert len(selects) == 32
+    assert len(selects) == 33
 
     # Resuming strictly after a batch (no overlap) reads exactly the rest.
     strict = connect([TableSpec(**{**CONTACTS_SPEC.__dict__, "overlap_seconds": 0})])

@@ -155,11 +155,46 @@ class SqlConnector:
             return
         own = shape.own_stamps(cursor) if shape.parse_cursor(cursor) is not None else []
         if not own:
+            horizon = self._horizon(shape)
             for phase in self._phases(shape, cursor):
                 for rows in self._pages(entity, shape.select(), phase, size):
-                    yield ChangeBatch([shape.record(r) for r in rows], shape.cursor(rows[-1]))
+                    last = self._last_before(shape, rows, horizon)
+                    position = None if last is None else shape.cursor(last)
+                    yield ChangeBatch([shape.record(r) for r in rows], position)
             return
         yield from self._changes_past_own(entity, shape, cursor, own, size)
+
+    def _horizon(self, shape: Shape) -> str | None:
+        """The latest stamp a cursor may move to: a little past now, by the database's
+        clock (the one that stamps its rows, or closest to it)."""
+        if shape.spec.modified is None:
+            return None
+        try:
+            with self.engine.connect() as conn:
+                now = conn.execute(select(func.current_timestamp())).scalar_one()
+        except sa_exc.SQLAlchemyError:
+            return None  # no bound rather than no read
+        if isinstance(now, str):  # SQLite answers text: 'YYYY-MM-DD HH:MM:SS'
+            now = datetime.fromisoformat(now)
+        if not isinstance(now, datetime):
+            return None
+        return to_iso(as_utc(now) + timedelta(seconds=shape.spec.overlap_seconds))
+
+    @staticmethod
+    def _last_before(shape: Shape, rows: Sequence[Any], horizon: str | None) -> Any | None:
+        """The last of ``rows`` (in cursor order) stamped before the horizon: the cursor
+        moves to it, not past it.
+
+        A row stamped in the future (a wrong clock, a typo in an import) would move the
+        cursor past every edit made until then; it is read again each run instead (and
+        dropped by version) until its time comes. None: keep the cursor before ``rows``.
+        """
+        at = shape.stamp_index
+        for row in reversed(rows):
+            stamp = row[at]
+            if horizon is None or stamp is None or to_iso(as_utc(stamp)) <= horizon:
+                return row
+        return None
 
     def _changes_past_own(
         self, entity: str, shape: Shape, cursor: str | None, own: list[str], size: int
@@ -177,18 +212,22 @@ class SqlConnector:
         # Rows are read narrow (keys and stamps) first: after a large push of ours, most
         # pages hold nothing else, and only their cursor position is needed.
         skippable = (shape.select_order(), lambda row: row[at] in ours)
+        horizon = self._horizon(shape)
         for phase in self._phases(shape, cursor):
             for rows in self._pages(entity, shape.select(), phase, size, skippable):
-                last = rows[-1][at]
-                # Stamps the next read's window has left behind are of no more use.
-                floor = to_iso(as_utc(last) - overlap) if last is not None else ""
-                kept = [stamp for stamp in own if stamp >= floor]
-                position = shape.cursor(rows[-1], kept)
+                bounded = self._last_before(shape, rows, horizon)
+                position: str | None = None
+                if bounded is not None:
+                    last = bounded[at]
+                    # Stamps the next read's window has left behind are of no more use.
+                    floor = to_iso(as_utc(last) - overlap) if last is not None else ""
+                    kept = [stamp for stamp in own if stamp >= floor]
+                    position = shape.cursor(bounded, kept)
                 records = [shape.record(r) for r in rows if r[at] not in ours]
                 if records:
                     waiting = None
                     yield ChangeBatch(records, position)
-                else:
+                elif position is not None:
                     waiting = position
         if waiting is not None:
             yield ChangeBatch([], waiting)
