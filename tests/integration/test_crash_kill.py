@@ -49,6 +49,7 @@ SYSTEMS = ("erp1", "erp2")
 BATCH = 50  # small batches: many commit points for a kill to fall between
 WAIT = 120.0  # seconds any one process may take before the test gives up on it
 SETTLE_RUNS = 6  # final runs allowed before "the sync never settles" is a failure
+AIM_SHARE = 0.6  # kills are aimed within this share of a system's calibrated run time
 EARLY = 10  # every tenth kill (the 5th, 15th, ...) is aimed at start-up, before a run begins
 HUB_ENV = "ACCORD_CRASH_TEST_HUB_URL"  # the hub's database_env: never set for the process
 # The person fields U-03 compares across erp1, the hub and erp2 (native names).
@@ -467,7 +468,10 @@ class Timing:
         if number % EARLY == EARLY // 2:
             return Aim(None, rng.uniform(0.05, max(0.06, self.startup)))
         system = rng.choice(SYSTEMS)
-        return Aim(system, rng.uniform(0.0, (self.incremental if loaded else self.full)[system]))
+        # Within the first part of the calibrated time: a run after a kill often has less
+        # left to do than the calibration run had, and ends sooner.
+        seconds = (self.incremental if loaded else self.full)[system]
+        return Aim(system, rng.uniform(0.0, AIM_SHARE * seconds))
 
 
 def calibrate(directory: Path, seed: int) -> Timing:
