@@ -105,3 +105,24 @@ def test_transactions_orders_credit_and_photo_on_postgresql(
         assert customers.get_customer(store, customer).data["photo_url"] == url
     finally:
         store.close()
+
+
+def test_the_display_name_follows_an_edit_made_while_another_was_on_its_way(
+    web: WebWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    customer = customers.create_customer(
+        web.store, web.customer_fields(first_name="Ana", last_name="Ngata"), clock=web.clock
+    )
+    read = customers.get_customer
+
+    def read_then_someone_edits(store: HubStore, record_id: int) -> object:
+        found = read(store, record_id)
+        monkeypatch.setattr(customers, "get_customer", read)  # once
+        customers.update_customer(store, record_id, {"last_name": "Smith"}, clock=web.clock)
+        return found
+
+    monkeypatch.setattr(customers, "get_customer", read_then_someone_edits)
+    customers.update_customer(web.store, customer, {"first_name": "Bea"}, clock=web.clock)
+    data = read(web.store, customer).data
+    assert (data["first_name"], data["last_name"], data["name"]) == ("Bea", "Smith", "Bea Smith")
+    assert [r.id for r in customers.search_customers(web.store, "smith").items] == [customer]

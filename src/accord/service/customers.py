@@ -288,11 +288,17 @@ def update_customer(
         with store.transaction() as conn:
             if _code_taken(conn, clean["code"], record_id):
                 raise _fail(f"account number {clean['code']} is already in use", record_id, "code")
-    name = display_name(merged) or ""
-    if name != current.data.get("name"):
-        clean["name"] = name
     try:
-        return record_service.edit_record(store, record_id, clean, actor=actor, clock=clock)
+        # The display name from the record as the write finds it: another edit of first
+        # or last name made meanwhile is part of it.
+        return record_service.edit_record(
+            store,
+            record_id,
+            clean,
+            actor=actor,
+            clock=clock,
+            derive=lambda data: {"name": display_name(data) or ""},
+        )
     except ValidationError as exc:
         exc.key = exc.key or str(record_id)
         raise

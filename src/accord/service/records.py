@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from accord.clock import Clock, SystemClock, to_iso
@@ -51,14 +52,22 @@ def edit_record(
     actor: str = "user",
     clock: Clock | None = None,
     region: str = "NZ",
+    derive: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
 ) -> dict[str, list[Any]]:
-    """Apply a person's edit; returns the field changes actually made (old, new)."""
+    """Apply a person's edit; returns the field changes actually made (old, new).
+
+    ``derive``: fields worked out from the record as it will be (a display name from
+    first and last name), from the data read in the same transaction as the write, so
+    an edit made meanwhile by someone else is part of it.
+    """
     at = to_iso((clock or SystemClock()).now())
     with store.transaction() as conn:
         current = records.get(conn, record_id)
         if current is None:
             raise AccordError(f"no hub record {record_id}")
         clean = _normalised(current.entity, changes, region)
+        if derive is not None:
+            clean = {**clean, **derive({**current.data, **clean})}
         diff = {k: [current.data.get(k), v] for k, v in clean.items() if current.data.get(k) != v}
         if not diff:
             return {}
