@@ -130,7 +130,17 @@ _KEYS = ("STAFFNO", "ACCNO", "SEQNO", "SEQNO")
 
 
 def create_schema(engine: Engine) -> None:
+    """The Exo tables; a sandbox SQLite file is put in WAL mode, as its owner (us) chooses,
+    so the demo's web app can read it while a sync writes. Accord's connector never changes
+    a system's journal mode: a customer's file stays as its owner set it."""
     metadata.create_all(engine)
+    if engine.dialect.name == "sqlite":
+        # Outside any transaction (SQLite refuses to switch to WAL inside one).
+        raw = engine.raw_connection()
+        try:
+            raw.driver_connection.execute("PRAGMA journal_mode=WAL")  # type: ignore[union-attr]
+        finally:
+            raw.close()
 
 
 @dataclass
