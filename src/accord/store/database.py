@@ -82,11 +82,10 @@ def _hub_pragmas(dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
     _system_pragmas(dbapi_connection, record)
     cursor = dbapi_connection.cursor()
     # WAL lets the web app read while a sync writes; NORMAL is durable at checkpoints and
-    # safe against corruption, which is the usual pairing with WAL. Checkpoints every
-    # 10,000 pages, not 1,000: the default synced to disk at almost every batch's commit.
+    # safe against corruption, which is the usual pairing with WAL (wal_autocheckpoint:
+    # see _system_pragmas).
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA wal_autocheckpoint=10000")
     cursor.close()
 
 
@@ -97,6 +96,11 @@ def _system_pragmas(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.execute("PRAGMA foreign_keys=ON")
+    # In WAL mode, checkpoint every 10,000 pages, not 1,000: the default checkpoints (and
+    # syncs the file) at almost every batch a push commits. This connection's own setting,
+    # not the file's. Durability stays FULL: a write the hub records as agreed must not
+    # vanish from the system's file in a power cut.
+    cursor.execute("PRAGMA wal_autocheckpoint=10000")
     cursor.close()
 
 
