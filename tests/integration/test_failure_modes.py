@@ -35,10 +35,14 @@ def crash_at(step: str) -> object:
     return checkpoint
 
 
-def _system(clock: ManualClock) -> MemoryConnector:
-    system = MemoryConnector("crm", clock=clock)
+def _system(
+    clock: ManualClock, system: MemoryConnector | None = None, **ann: Any
+) -> MemoryConnector:
+    """Acme and its contact Ann Lee (with ``ann``'s fields) in ``system`` (a new one)."""
+    system = system or MemoryConnector("crm", clock=clock)
     acme = system.put("company", None, {"code": "A1", "name": "Acme", "active": True})
-    system.put("person", None, {"company_key": acme, "first": "Ann", "last": "Lee", "active": True})
+    person = {"company_key": acme, "first": "Ann", "last": "Lee", "active": True, **ann}
+    system.put("person", None, person)
     return system
 
 
@@ -97,12 +101,7 @@ def test_a_failed_push_of_a_fix_to_a_value_the_hub_refused_is_sent_again(
     # hub's fix fails to go out once. The value sent but not confirmed must not be taken
     # as agreed when the record is read again without that field.
     system, profile = _FailsOnce("crm", clock=clock), memory_profile()
-    acme = system.put("company", None, {"code": "A1", "name": "Acme", "active": True})
-    system.put(
-        "person", None,
-        {"company_key": acme, "first": "Ann", "last": "Lee", "email": "not-an-email",
-         "active": True},
-    )  # fmt: skip
+    _system(clock, system, email="not-an-email")
     run_sync(store, system, profile, clock)
     person = _person(store)
     edit_record(store, person, {"email": "ann@acme.example"}, clock=clock)
@@ -120,13 +119,7 @@ def test_a_failed_push_of_a_fix_to_a_value_the_hub_refused_is_sent_again(
 def test_a_crash_around_sending_a_fix_the_pull_leaves_out_does_not_lose_it(
     store: HubStore, clock: ManualClock, step: str
 ) -> None:
-    system, profile = MemoryConnector("crm", clock=clock), memory_profile()
-    acme = system.put("company", None, {"code": "A1", "name": "Acme", "active": True})
-    system.put(
-        "person", None,
-        {"company_key": acme, "first": "Ann", "last": "Lee", "email": "not-an-email",
-         "active": True},
-    )  # fmt: skip
+    system, profile = _system(clock, email="not-an-email"), memory_profile()
     run_sync(store, system, profile, clock)
     edit_record(store, _person(store), {"email": "ann@acme.example"}, clock=clock)
     ctx = SyncContext(store, system, profile, "crm", clock, checkpoint=crash_at(step))  # type: ignore[arg-type]
@@ -190,10 +183,8 @@ class _ReadsTwice(MemoryConnector):
 def test_a_record_read_twice_in_one_batch_is_taken_once_and_named(
     store: HubStore, clock: ManualClock
 ) -> None:
-    system, profile = _ReadsTwice("crm", clock=clock), memory_profile()
-    acme = system.put("company", None, {"code": "A1", "name": "Acme", "active": True})
-    system.put("person", None, {"company_key": acme, "first": "Ann", "last": "Lee", "active": True})
-    system.put("person", None, {"company_key": acme, "first": "Bo", "last": "Ng", "active": True})
+    system, profile = _system(clock, _ReadsTwice("crm", clock=clock)), memory_profile()
+    system.put("person", None, {"company_key": "1", "first": "Bo", "last": "Ng", "active": True})
     run_sync(store, system, profile, clock)  # the whole batch goes on
     assert _person(store, "1") != _person(store, "2")
     with store.transaction() as conn:

@@ -55,8 +55,7 @@ def test_sigterm_stops_a_workers_sync_between_batches_and_another_worker_carries
     workers.start(1)
     store: HubStore | None = None
     try:
-        wait_for(lambda: _hub_ready(pg_schema_url), 60, "the schemas")
-        store = HubStore(pg_schema_url, create=False)
+        store = w.hub_when_ready(pg_schema_url)
         hub = store
         wait_for(lambda: _linked(hub) >= 50, 120, "the first pull to be under way", every=0.05)
         (doing,) = [j for j in w.job_rows(pg_schema_url, "accord.sync_link") if j.status == "doing"]
@@ -142,11 +141,3 @@ def _linked_conn(conn: Connection) -> int:
 def _records_conn(conn: Connection) -> int:
     query = select(func.count()).where(records.c.entity != "salesperson")
     return int(conn.execute(query).scalar_one())
-
-
-def _hub_ready(url: str) -> bool:
-    try:
-        w.job_rows(url, "accord.tick")
-    except Exception:
-        return False
-    return True

@@ -48,8 +48,7 @@ def test_three_workers_run_twenty_links_once_at_a_time_and_survive_a_killed_work
     workers.start(3)  # all three set the schemas up at once: one does it, two wait
     store: HubStore | None = None
     try:
-        wait_for(lambda: _hub_ready(pg_schema_url), 60, "the schemas")
-        store = HubStore(pg_schema_url, create=False)
+        store = w.hub_when_ready(pg_schema_url)
         hub = store
 
         # Kill the worker in the middle of the big link's first pull.
@@ -148,14 +147,6 @@ def _logs(workers: w.Workers) -> str:
     return "\n".join(p.read_text() for p in workers.logs if p.exists())
 
 
-def _hub_ready(url: str) -> bool:
-    try:
-        w.job_rows(url, "accord.tick")
-    except Exception:
-        return False
-    return True
-
-
 def test_a_running_worker_follows_settings_changed_in_the_configuration_file(
     tmp_path: Path, pg_schema_url: str
 ) -> None:
@@ -167,8 +158,7 @@ def test_a_running_worker_follows_settings_changed_in_the_configuration_file(
     workers.start(1)
     store: HubStore | None = None
     try:
-        wait_for(lambda: _hub_ready(pg_schema_url), 60, "the schemas")
-        store = HubStore(pg_schema_url, create=False)
+        store = w.hub_when_ready(pg_schema_url)
         hub = store
         wait_for(lambda: count_runs(hub, "erp00", "ok") >= 2, 60, "erp00's first runs")
         assert count_runs(hub, "erp01") == 0

@@ -16,7 +16,7 @@ from accord.config import Config
 from accord.store import HubStore
 from accord.store.database import normalise_url
 from accord.store.schema import links, records, runs
-from tests.service.support import ACCORD, Link, exo_link, write_config
+from tests.service.support import ACCORD, Link, exo_link, wait_for, write_config
 
 LINKS = 20
 CUSTOMERS = 2
@@ -201,3 +201,17 @@ def job_rows(hub_url: str, task: str) -> list[Any]:
     finally:
         engine.dispose()
     return list(rows)
+
+
+def hub_when_ready(url: str) -> HubStore:
+    """The hub, once a worker has set its schemas up (Procrastinate's included)."""
+
+    def ready() -> bool:
+        try:
+            job_rows(url, "accord.tick")
+        except Exception:
+            return False
+        return True
+
+    wait_for(ready, 60, "the schemas")
+    return HubStore(url, create=False)

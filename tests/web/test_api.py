@@ -320,7 +320,7 @@ def test_restore_a_value_from_history(web: WebWorld) -> None:
     taken = api.post(
         f"/api/v1/records/{customer_id}/restore", json={"seq": old["seq"], "field": "code"}
     )
-    assert taken.status_code == 422 and f"in use by record {other}" in taken.json()["detail"]
+    assert taken.status_code == 422 and f"used by hub record {other}" in taken.json()["detail"]
 
 
 def test_conflict_queue_and_resolution(tmp_path: object) -> None:

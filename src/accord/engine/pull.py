@@ -8,6 +8,7 @@ flight, which the next run reads again.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -46,20 +47,16 @@ def _once_per_key(mapped: list[_Incoming]) -> list[_Incoming]:
     """One record per key: a system can return a key twice in one read (two Exo link rows
     for the same contact and account). The later is taken, and the record says why, so
     the rest of the batch goes on instead of failing on the hub's unique links."""
-    last = {item.record.key: n for n, item in enumerate(mapped)}
-    if len(last) == len(mapped):
+    counts = Counter(item.record.key for item in mapped)
+    if len(counts) == len(mapped):
         return mapped
-    kept = [item for n, item in enumerate(mapped) if last[item.record.key] == n]
-    counts: dict[str, int] = {}
-    for item in mapped:
-        counts[item.record.key] = counts.get(item.record.key, 0) + 1
+    kept = list({item.record.key: item for item in mapped}.values())  # the last of each
     for item in kept:
-        if counts[item.record.key] > 1:
+        if (times := counts[item.record.key]) > 1:
             item.problems.append(
                 ValidationError(
-                    f"the system returned this record {counts[item.record.key]} times in one"
-                    " read (duplicate rows, e.g. two link rows for one contact and account);"
-                    " the last was taken"
+                    f"the system returned this record {times} times in one read (duplicate"
+                    " rows, e.g. two link rows for one contact and account); the last was taken"
                 )
             )
     return kept

@@ -15,10 +15,11 @@ from accord.errors import AccordError, ValidationError
 from accord.service import customers
 from accord.service import records as record_service
 from accord.service import sync as sync_service
+from accord.service.accounts import ACCOUNT_CODE_FIELDS, check_codes_free
 from accord.service.card_layout import CARD_ENTITIES, load_layout
 from accord.store import HubStore, bookkeeping, links
 from accord.store import records as record_store
-from accord.store.schema import conflicts, errors, journal, records
+from accord.store.schema import conflicts, errors, journal
 from accord.store.types import RecordWrite
 
 SyncState = Literal["synced", "pending", "failed", "held", "off"]
@@ -204,21 +205,7 @@ def restore_value(
     if role is not None and current.entity in CARD_ENTITIES:
         layout = load_layout(store, current.entity, role)
         layout.check({field: value}, current.data, key=str(record_id))
-    if field == "code" and value not in (None, "") and value != current.data.get("code"):
+    if field in ACCOUNT_CODE_FIELDS and value != current.data.get(field):
         with store.reading() as conn:
-            taken = conn.execute(
-                select(records.c.id).where(
-                    records.c.entity == current.entity,
-                    records.c.code == str(value),
-                    records.c.deleted.is_(False),
-                    records.c.id != record_id,
-                )
-            ).first()
-        if taken is not None:
-            raise ValidationError(
-                f"account number {value} is in use by record {taken.id} now",
-                entity=current.entity,
-                key=str(record_id),
-                field=field,
-            )
+            check_codes_free(conn, {field: value}, record_id)
     return record_service.edit_record(store, record_id, {field: value}, actor=actor, clock=clock)
