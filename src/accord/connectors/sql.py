@@ -155,7 +155,7 @@ class SqlConnector:
             return
         own = shape.own_stamps(cursor) if shape.parse_cursor(cursor) is not None else []
         if not own:
-            horizon = self._horizon(shape)
+            horizon = self._horizon(entity, shape)
             for phase in self._phases(shape, cursor):
                 for rows in self._pages(entity, shape.select(), phase, size):
                     last = self._last_before(shape, rows, horizon)
@@ -164,16 +164,13 @@ class SqlConnector:
             return
         yield from self._changes_past_own(entity, shape, cursor, own, size)
 
-    def _horizon(self, shape: Shape) -> str | None:
+    def _horizon(self, entity: str, shape: Shape) -> str | None:
         """The latest stamp a cursor may move to: a little past now, by the database's
         clock (the one that stamps its rows, or closest to it)."""
         if shape.spec.modified is None:
             return None
-        try:
-            with self.engine.connect() as conn:
-                now = conn.execute(select(func.current_timestamp())).scalar_one()
-        except sa_exc.SQLAlchemyError:
-            return None  # no bound rather than no read
+        with self._reading(entity) as conn:
+            now = conn.execute(select(func.current_timestamp())).scalar_one()
         if isinstance(now, str):  # SQLite answers text: 'YYYY-MM-DD HH:MM:SS'
             now = datetime.fromisoformat(now)
         if not isinstance(now, datetime):
@@ -212,7 +209,7 @@ class SqlConnector:
         # Rows are read narrow (keys and stamps) first: after a large push of ours, most
         # pages hold nothing else, and only their cursor position is needed.
         skippable = (shape.select_order(), lambda row: row[at] in ours)
-        horizon = self._horizon(shape)
+        horizon = self._horizon(entity, shape)
         for phase in self._phases(shape, cursor):
             for rows in self._pages(entity, shape.select(), phase, size, skippable):
                 bounded = self._last_before(shape, rows, horizon)
