@@ -134,6 +134,9 @@ class SystemConfig(BaseModel):
     schedule: Schedule = Field(default_factory=Schedule)
     batch_size: int = Field(default=1000, ge=1, le=50_000)
     region: str = "NZ"  # for phone numbers written without a country code
+    # The IANA zone of the date-times a SQL system stores without one: Exo's LAST_UPDATED
+    # is its SQL Server's local time. Modified times decide last-writer-wins conflicts.
+    time_zone: str = "UTC"
     # This system's account numbers are the hub's account codes (and so a key to match
     # on). Off for a further system with numbering of its own: its records are then
     # linked only through the hub (creates carry a marker), never by number.
@@ -156,6 +159,17 @@ class SystemConfig(BaseModel):
                 preset(value)
             except ConfigError as exc:
                 raise ValueError(exc.message) from None
+        return value
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from accord.connectors.sql_tables import zone_named
+
+        try:
+            zone_named(value)
+        except ConfigError as exc:
+            raise ValueError(exc.message) from None
         return value
 
     @field_validator("url")

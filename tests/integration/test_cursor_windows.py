@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import ValidationError as PydanticError
 from sqlalchemy import (
     CHAR,
     Column,
@@ -19,14 +21,19 @@ from sqlalchemy import (
     Table,
     event,
     insert,
+    select,
     update,
 )
 
 from accord.clock import ManualClock
+from accord.config import SystemConfig
+from accord.connectors.base import Operation
 from accord.connectors.sql import SqlConnector
 from accord.connectors.sql_tables import TableSpec
-from accord.mapping.profile import EntityMap, FieldMap, Profile
-from accord.store import HubStore, links
+from accord.errors import ConfigError
+from accord.mapping.profile import ConflictPolicy, EntityMap, FieldMap, Profile
+from accord.service.records import edit_record
+from accord.store import HubStore, links, records
 from accord.store.database import make_system_engine
 from tests.support import run_sync
 
@@ -267,3 +274,106 @@ def test_on_a_coarse_clock_an_edit_in_the_same_tick_as_our_write_is_still_read(
     assert _hub_name(sqlite_store, "erp2", key) == "Same tick"
     source.close()
     target.close()
+
+
+# -- time zones of naive stamps -----------------------------------------------------------
+# Exo stamps LAST_UPDATED with its server's local time. In January, Auckland is UTC+13.
+NZ = "Pacific/Auckland"
+
+
+def _only_company(store: HubStore) -> int:
+    with store.transaction() as conn:
+        ((_, hub_id),) = list(links.external_ids(conn, "erp", "company"))
+    return hub_id
+
+
+def test_naive_stamps_are_read_and_written_in_the_system_time_zone(
+    clock: ManualClock, system: tuple[Engine, Table]
+) -> None:
+    engine, table = system
+    with engine.begin() as conn:
+        conn.execute(
+            insert(table),
+            {"CODE": "C1", "NAME": "Acme", "ACTIVE": "Y", "MODIFIED": datetime(2026, 1, 10, 9)},
+        )
+    connector = SqlConnector("erp", "sqlite://", [SPEC], clock, engine=engine, time_zone=NZ)
+    ((record,), *_) = [b.records for b in connector.read_changes("companies", None, 10)]
+    assert record.modified_at == "2026-01-09T20:00:00.000000Z"  # 09:00 NZDT
+    clock.set(datetime(2026, 1, 9, 21, 0, 0, 123456, tzinfo=UTC))
+    (result,) = connector.apply("companies", [_rename(record.key, "Acme Ltd")])
+    assert result.ok and result.modified_at == "2026-01-09T21:00:00.123456Z"
+    with engine.connect() as conn:
+        stored = conn.execute(select(table.c.MODIFIED)).scalar_one()
+    assert stored == datetime(2026, 1, 10, 10, 0, 0, 123456)  # as the ERP's own writes
+
+
+def _rename(key: str, name: str) -> Operation:
+    return Operation("update", key, {"NAME": name})
+
+
+def test_record_lww_compares_erp_local_stamps_with_hub_edits_in_real_time(
+    sqlite_store: HubStore, clock: ManualClock, system: tuple[Engine, Table]
+) -> None:
+    """An ERP edit at 09:00 NZDT (20:00 UTC) is older than a hub edit at 21:00 UTC.
+
+    Read as UTC, the ERP's 09:00 would be 13 hours newer and overwrite the hub's edit.
+    """
+    engine, table = system
+    profile = Profile(
+        "t", [replace(PROFILE.entities[0], conflict=ConflictPolicy(rule="record_lww"))]
+    )
+    connector = SqlConnector("erp", "sqlite://", [SPEC], clock, engine=engine, time_zone=NZ)
+    with engine.begin() as conn:
+        conn.execute(
+            insert(table),
+            {"CODE": "C1", "NAME": "Acme", "ACTIVE": "Y", "MODIFIED": datetime(2026, 1, 10, 7)},
+        )
+    clock.set(datetime(2026, 1, 9, 19, 0, tzinfo=UTC))
+    run_sync(sqlite_store, connector, profile, clock)
+    hub_id = _only_company(sqlite_store)
+    with engine.begin() as conn:  # the office edits at 09:00 local
+        conn.execute(update(table).values(NAME="Acme Office", MODIFIED=datetime(2026, 1, 10, 9)))
+    clock.set(datetime(2026, 1, 9, 21, 0, tzinfo=UTC))  # a sales rep edits an hour later
+    edit_record(sqlite_store, hub_id, {"name": "Acme Sales"}, clock=clock)
+    run_sync(sqlite_store, connector, profile, clock)
+    with sqlite_store.transaction() as conn:
+        hub = records.get(conn, hub_id)
+    assert hub is not None and hub.data["name"] == "Acme Sales"
+    with engine.connect() as conn:
+        assert conn.execute(select(table.c.NAME)).scalar_one() == "Acme Sales"
+
+
+def test_a_changed_time_zone_setting_keeps_the_cursor_where_it_was(
+    sqlite_store: HubStore, clock: ManualClock, system: tuple[Engine, Table]
+) -> None:
+    """A cursor remembers the zone it was written under; switching UTC -> Auckland must
+    not move it 13 hours on and skip the edits made meanwhile."""
+    engine, table = system
+    with engine.begin() as conn:
+        conn.execute(
+            insert(table),
+            {"CODE": "C1", "NAME": "Acme", "ACTIVE": "Y", "MODIFIED": datetime(2026, 1, 10, 7)},
+        )
+    clock.set(datetime(2026, 1, 9, 19, 0, tzinfo=UTC))
+    as_utc = SqlConnector("erp", "sqlite://", [SPEC], clock, engine=engine)
+    run_sync(sqlite_store, as_utc, PROFILE, clock)
+    with engine.begin() as conn:  # stamped two hours after the row the cursor stands on
+        conn.execute(update(table).values(NAME="Acme Two", MODIFIED=datetime(2026, 1, 10, 9)))
+    local = SqlConnector("erp", "sqlite://", [SPEC], clock, engine=engine, time_zone=NZ)
+    clock.set(datetime(2026, 1, 9, 21, 0, tzinfo=UTC))
+    run_sync(sqlite_store, local, PROFILE, clock)
+    hub_id = _only_company(sqlite_store)
+    with sqlite_store.transaction() as conn:
+        hub = records.get(conn, hub_id)
+    assert hub is not None and hub.data["name"] == "Acme Two"
+
+
+def test_an_unknown_time_zone_is_refused_naming_the_setting(
+    system: tuple[Engine, Table],
+) -> None:
+    engine, _ = system
+    with pytest.raises(ConfigError, match="unknown time zone 'Mars/Base'") as caught:
+        SqlConnector("erp", "sqlite://", [SPEC], engine=engine, time_zone="Mars/Base")
+    assert caught.value.field == "time_zone" and caught.value.system == "erp"
+    with pytest.raises(PydanticError, match="unknown time zone"):
+        SystemConfig(kind="sql", preset="exo", url="sqlite://", time_zone="Mars/Base")

@@ -1012,3 +1012,34 @@ def test_mariadb_sessions_read_and_write_times_in_utc(mariadb_url: str) -> None:
             assert conn.exec_driver_sql("SELECT @@session.time_zone").scalar() == "+00:00"
     finally:
         engine.dispose()
+
+
+@pytest.mark.mariadb
+def test_mariadb_naive_datetimes_follow_the_system_zone_and_timestamps_stay_utc(
+    mariadb_url: str,
+) -> None:
+    """An ERP app on a server in Auckland writes NOW() at 09:00 local (20:00 UTC) into a
+    DATETIME column and a TIMESTAMP column: both are the same moment to Accord."""
+    raw = create_engine(mariadb_url)
+    try:
+        with raw.begin() as conn:
+            for table, kind in (("T_DT", "DATETIME(6)"), ("T_TS", "TIMESTAMP(6)")):
+                conn.exec_driver_sql(
+                    f"CREATE TABLE {table} (ID INT PRIMARY KEY, NAME VARCHAR(20),"
+                    f" MODIFIED {kind} NULL)"
+                )
+            conn.exec_driver_sql("SET time_zone = '+13:00'")  # the ERP's own session
+            for table in ("T_DT", "T_TS"):
+                conn.exec_driver_sql(
+                    f"INSERT INTO {table} VALUES (1, 'Acme', '2026-01-10 09:00:00')"
+                )
+    finally:
+        raw.dispose()
+    specs = [TableSpec(t, t, "ID", ("NAME",), modified="MODIFIED") for t in ("T_DT", "T_TS")]
+    connector = SqlConnector("erp", mariadb_url, specs, time_zone="Pacific/Auckland")
+    try:
+        for table in ("T_DT", "T_TS"):
+            ((record,), *_) = [b.records for b in connector.read_changes(table, None, 10)]
+            assert record.modified_at == "2026-01-09T20:00:00.000000Z", table
+    finally:
+        connector.close()

@@ -13,7 +13,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from accord import config as config_module
 from accord.cli import exact, profiles, push, render, schedule, serve, users, worker
 from accord.cli.sandbox import sandbox_app
+from accord.clock import local_zone_name
 from accord.config import DEFAULT_CONFIG, Config, HubConfig, SystemConfig
+from accord.connectors.sql_tables import zone_named
 from accord.errors import AccordError, ConfigError
 from accord.service import queries, sync_many
 from accord.service import sync as sync_service
@@ -53,6 +55,10 @@ def init(
     erp_url: Annotated[
         str | None, typer.Option(help="add an Exo-shaped ERP database at this URL")
     ] = None,
+    time_zone: Annotated[
+        str | None,
+        typer.Option(help="the ERP's time zone for its stamps (default: this machine's)"),
+    ] = None,
 ) -> None:
     """Create a configuration and an empty hub database (SQLite in .accord/ by default)."""
     if config.exists():
@@ -65,12 +71,20 @@ def init(
                 " file: run `accord init` without --erp-url, then set url_env in the file to"
                 " an environment variable that holds the URL"
             )
-        settings.systems["erp"] = SystemConfig(kind="sql", preset="exo", url=erp_url)
+        # Exo stamps rows in its server's local time, usually this machine's zone.
+        zone = time_zone or local_zone_name()
+        zone_named(zone)  # an unknown name is refused here, with the setting named
+        settings.systems["erp"] = SystemConfig(
+            kind="sql", preset="exo", url=erp_url, time_zone=zone
+        )
     Path(".accord").mkdir(exist_ok=True)
     config_module.save(settings, config)
     open_hub(settings).close()
     shown = config_module.shown_url(settings.hub.resolved_url())
     console.print(f"wrote {config}; hub database ready at {shown}")
+    if erp_url:
+        zone = settings.systems["erp"].time_zone
+        console.print(f"the ERP's modified times are read as {zone} time (time_zone)")
 
 
 @app.command()

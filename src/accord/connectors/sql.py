@@ -30,14 +30,13 @@ import json
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
     Connection,
-    DateTime,
     Engine,
     Row,
     Select,
@@ -52,7 +51,7 @@ from sqlalchemy import (
 )
 from sqlalchemy import exc as sa_exc
 
-from accord.clock import Clock, SystemClock, as_utc, from_iso, to_iso
+from accord.clock import Clock, SystemClock, from_iso, to_iso
 from accord.connectors.base import (
     Capabilities,
     ChangeBatch,
@@ -71,6 +70,8 @@ from accord.connectors.sql_tables import (
     coerce,
     own_stamp,
     reflect,
+    same_zone,
+    zone_named,
 )
 from accord.errors import ConfigError, ConnectorError, PermanentError, TransientError
 from accord.store.database import make_system_engine
@@ -99,13 +100,21 @@ class SqlConnector:
         clock: Clock | None = None,
         *,
         engine: Engine | None = None,
+        time_zone: str = "UTC",
     ) -> None:
+        """``time_zone``: the IANA zone of the naive date-times the database holds (an
+        on-premises ERP usually stamps rows in its server's local time)."""
         self.name = name
         self.clock = clock or SystemClock()
+        try:
+            self.zone = zone_named(time_zone)
+        except ConfigError as exc:
+            exc.system = name
+            raise
         self._owns_engine = engine is None
         self.engine = engine if engine is not None else make_system_engine(url)
         try:
-            self._shapes = reflect(self.engine, tables)
+            self._shapes = reflect(self.engine, tables, self.zone)
         except ConfigError as exc:
             exc.system = name
             self.close()
@@ -175,7 +184,11 @@ class SqlConnector:
             now = datetime.fromisoformat(now)
         if not isinstance(now, datetime):
             return None
-        return to_iso(as_utc(now) + timedelta(seconds=shape.spec.overlap_seconds))
+        if now.tzinfo is None:
+            # SQLite's clock is UTC, as is our MySQL session's; others answer local time.
+            utc_clock = self.engine.dialect.name in ("sqlite", "mysql", "mariadb")
+            now = now.replace(tzinfo=UTC if utc_clock else self.zone)
+        return to_iso(now.astimezone(UTC) + timedelta(seconds=shape.spec.overlap_seconds))
 
     @staticmethod
     def _last_before(shape: Shape, rows: Sequence[Any], horizon: str | None) -> Any | None:
@@ -189,7 +202,7 @@ class SqlConnector:
         at = shape.stamp_index
         for row in reversed(rows):
             stamp = row[at]
-            if horizon is None or stamp is None or to_iso(as_utc(stamp)) <= horizon:
+            if horizon is None or stamp is None or to_iso(shape.utc(stamp)) <= horizon:
                 return row
         return None
 
@@ -202,7 +215,10 @@ class SqlConnector:
         changed since, by anybody: its record is not even built. Skipped pages only move
         the cursor, carried by the next batch (or an empty one at the end).
         """
-        ours = {self._db_time(shape, from_iso(stamp)): stamp for stamp in own}
+        zone = shape.cursor_zone(cursor)
+        ours = {shape.stored(from_iso(stamp), zone): stamp for stamp in own}
+        if not same_zone(zone, shape.stamp_zone):
+            own = []  # stamps named in another zone: not carried into the new cursor
         at = shape.stamp_index
         overlap = timedelta(seconds=shape.spec.overlap_seconds)
         waiting: str | None = None
@@ -217,7 +233,7 @@ class SqlConnector:
                 if bounded is not None:
                     last = bounded[at]
                     # Stamps the next read's window has left behind are of no more use.
-                    floor = to_iso(as_utc(last) - overlap) if last is not None else ""
+                    floor = to_iso(shape.utc(last) - overlap) if last is not None else ""
                     kept = [stamp for stamp in own if stamp >= floor]
                     position = shape.cursor(bounded, kept)
                 records = [shape.record(r) for r in rows if r[at] not in ours]
@@ -238,6 +254,8 @@ class SqlConnector:
         shape = self._shape(entity)
         if shape.spec.modified is None or (cursor and shape.parse_cursor(cursor) is None):
             return cursor  # a cursor we cannot read is left for read_changes to refuse
+        if cursor and not same_zone(shape.cursor_zone(cursor), shape.stamp_zone):
+            return cursor  # its stamps are in another zone; the next read rewrites it
         written = {r.modified_at for r in results if r.ok and r.modified_at}
         # A fan-out row shared by several records, written for one of them, shows the
         # write in the others too, whose bases did not move: only stamps of batches that
@@ -254,7 +272,7 @@ class SqlConnector:
         own = sorted(set(shape.own_stamps(cursor)) | fresh)[-MAX_OWN:]
         # No cursor yet (nothing read so far, say an empty table): one that still reads
         # everything next time, but knows our writes.
-        data = json.loads(cursor) if cursor else {"t": None, "k": []}
+        data = json.loads(cursor) if cursor else {"t": None, "k": [], **shape.zone_entry()}
         data["own"] = own
         return json.dumps(data)
 
@@ -378,7 +396,7 @@ class SqlConnector:
         if stamp is None:  # stopped among the unstamped rows
             return [(col.is_(None), keys, parts) if parts else nulls, everything]
         if shape.spec.modified is not None:
-            since = self._db_time(shape, from_iso(stamp))
+            since = shape.stored(from_iso(stamp), shape.cursor_zone(cursor))
             overlap = shape.spec.overlap_seconds
             if overlap > 0 or not parts:
                 return [(col >= since - timedelta(seconds=overlap), stamped, None)]
@@ -386,12 +404,6 @@ class SqlConnector:
         if not parts:
             return [(col >= int(stamp), stamped, None)]
         return [(None, stamped, (int(stamp), *parts))]
-
-    def _db_time(self, shape: Shape, moment: datetime) -> datetime:
-        """UTC, naive unless the column stores time zones (naive columns hold UTC)."""
-        col = shape.order_col
-        aware = col is not None and isinstance(col.type, DateTime) and col.type.timezone
-        return as_utc(moment) if aware else as_utc(moment).replace(tzinfo=None)
 
     # -- writing ----------------------------------------------------------------------------
     @contextmanager
@@ -439,14 +451,14 @@ class SqlConnector:
         return batch
 
     def _committed(self, batch: _Batch) -> None:
-        stamp = to_iso(as_utc(batch.now))
+        stamp = to_iso(batch.shape.utc(batch.now))
         if batch.wrote_whole_rows():
             self._stamps_whole.add(stamp)
         else:
             self._stamps_partial.add(stamp)
 
     def _now(self, shape: Shape) -> datetime:
-        return self._db_time(shape, self.clock.now())
+        return shape.stored(self.clock.now())
 
 
 # -- writing a batch --------------------------------------------------------------------------

@@ -10,8 +10,10 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, tzinfo
 from hashlib import blake2b
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import (
     Column,
@@ -25,9 +27,10 @@ from sqlalchemy import (
     Table,
     select,
 )
+from sqlalchemy import types as sqltypes
 from sqlalchemy.exc import NoSuchTableError
 
-from accord.clock import as_utc, from_iso, to_iso
+from accord.clock import from_iso, to_iso
 from accord.connectors.base import ExternalRecord, Operation, OperationResult
 from accord.errors import ConfigError
 
@@ -52,7 +55,7 @@ class TableSpec:
     table: str  # "CONTACTS", or "schema.CONTACTS"
     key: str  # primary key column
     columns: tuple[str, ...]  # columns read and written; native field names are column names
-    modified: str | None = None  # modified-time column (UTC) -> change detection by time
+    modified: str | None = None  # modified-time column -> change detection by time
     rowversion: str | None = None  # integer row-version column -> change detection by version
     marker: str | None = None  # column storing a create's idempotency marker
     fan_out: FanOut | None = None
@@ -67,8 +70,12 @@ class BadKeyError(ValueError):
 class Shape:
     """A TableSpec bound to its reflected tables."""
 
-    def __init__(self, spec: TableSpec, child: Table, link: Table | None) -> None:
+    def __init__(
+        self, spec: TableSpec, child: Table, link: Table | None, stamp_zone: tzinfo = UTC
+    ) -> None:
         self.spec = spec
+        # The zone naive modified times are written in (see ``SqlConnector``).
+        self.stamp_zone = stamp_zone
         self.child = child
         self.link = link
         self.key_col: Column[Any] = child.c[spec.key]
@@ -118,6 +125,35 @@ class Shape:
     def stamp_index(self) -> int:
         """Where a select's row holds the modified time (or row version)."""
         return self._stamp_at
+
+    # -- modified times -------------------------------------------------------------------
+    def utc(self, stamp: datetime) -> datetime:
+        """A modified time as the database returns it, as an aware UTC time."""
+        if stamp.tzinfo is None:
+            return stamp.replace(tzinfo=self.stamp_zone).astimezone(UTC)
+        return stamp.astimezone(UTC)
+
+    def stored(self, moment: datetime, zone: tzinfo | None = None) -> datetime:
+        """``moment`` as the modified column holds it: naive, in the stamp zone (or
+        ``zone``, that of an older cursor), unless the column stores time zones."""
+        col = self.order_col
+        if col is not None and isinstance(col.type, DateTime) and col.type.timezone:
+            return moment.astimezone(UTC)
+        return moment.astimezone(zone or self.stamp_zone).replace(tzinfo=None)
+
+    def zone_entry(self) -> dict[str, str]:
+        """The cursor entry naming the stamp zone (none for UTC)."""
+        name = _zone_name(self.stamp_zone)
+        return {} if name is None else {"z": name}
+
+    def cursor_zone(self, cursor: str | None) -> tzinfo:
+        """The stamp zone a cursor was written under (UTC for cursors naming none), so a
+        changed ``time_zone`` setting neither skips nor repeats what the cursor passed."""
+        try:
+            name = json.loads(cursor).get("z") if cursor else None
+            return zone_named(name) if isinstance(name, str) else UTC
+        except (ValueError, AttributeError, ConfigError):
+            return UTC
 
     # -- selecting ----------------------------------------------------------------------
     def key_columns(self) -> list[Column[Any]]:
@@ -197,8 +233,8 @@ class Shape:
         parts = [p if isinstance(p, int | str) else str(p) for p in parts]
         stamp = row[self._stamp_at]
         if self.spec.modified is not None:
-            iso = None if stamp is None else to_iso(as_utc(stamp))
-            return _cursor_text(iso, parts, own)
+            iso = None if stamp is None else to_iso(self.utc(stamp))
+            return _cursor_text(iso, parts, own, _zone_name(self.stamp_zone))
         return json.dumps({"v": stamp, "k": parts})
 
     def own_stamps(self, cursor: str | None) -> list[str]:
@@ -289,7 +325,7 @@ class Shape:
         stamp = row[self._stamp_at]
         modified_at = None
         if self.spec.modified is not None and stamp is not None:
-            stamp = modified_at = to_iso(as_utc(stamp))
+            stamp = modified_at = to_iso(self.utc(stamp))
         # The stamp alone misses edits within one tick of a coarse clock; the hash does not.
         version = f"{'' if stamp is None else stamp}|{digest}"
         return ExternalRecord(self.row_key(row), values, version, modified_at, marker=marker)
@@ -308,11 +344,41 @@ def own_stamp(iso: str) -> bool:
     return iso[-4:-1] != "000"  # the microseconds' last three digits, before the "Z"
 
 
-def _cursor_text(iso: str | None, parts: list[Any], own: Sequence[str]) -> str:
+def _cursor_text(iso: str | None, parts: list[Any], own: Sequence[str], zone: str | None) -> str:
     data: dict[str, Any] = {"t": iso, "k": parts}
+    if zone is not None:
+        data["z"] = zone
     if own:
         data["own"] = list(own)
     return json.dumps(data)
+
+
+def zone_named(name: str) -> tzinfo:
+    """An IANA time zone by name (UTC as ``datetime.UTC``)."""
+    if name.upper() in _UTC_NAMES:
+        return UTC
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(
+            f"unknown time zone {name!r}: give an IANA name such as Pacific/Auckland",
+            field="time_zone",
+        ) from None
+
+
+def same_zone(a: tzinfo, b: tzinfo) -> bool:
+    return _zone_name(a) == _zone_name(b)
+
+
+_UTC_NAMES = frozenset({"UTC", "ETC/UTC", "Z", "GMT", "ETC/GMT"})
+
+
+def _zone_name(zone: tzinfo) -> str | None:
+    """The name a cursor records for a stamp zone; None for UTC (cursors before zones)."""
+    key = getattr(zone, "key", None)
+    if zone is UTC or key is None or key.upper() in _UTC_NAMES:
+        return None
+    return str(key)
 
 
 def coerce(col: Column[Any], text: Any) -> Any:
@@ -336,17 +402,24 @@ def _plain(col: Column[Any]) -> bool:
     )
 
 
-def reflect(engine: Engine, specs: Sequence[TableSpec]) -> dict[str, Shape]:
+def reflect(engine: Engine, specs: Sequence[TableSpec], zone: tzinfo = UTC) -> dict[str, Shape]:
     metadata = MetaData()
     shapes: dict[str, Shape] = {}
     for spec in specs:
         if spec.name in shapes:
             raise ConfigError(f"entity {spec.name} is declared twice", entity=spec.name)
-        shapes[spec.name] = _shape(engine, metadata, spec)
+        shapes[spec.name] = _shape(engine, metadata, spec, zone)
     return shapes
 
 
-def _shape(engine: Engine, metadata: MetaData, spec: TableSpec) -> Shape:
+def stamp_zone(engine: Engine, col: Column[Any], zone: tzinfo) -> tzinfo:
+    """The zone of the naive times ``col`` returns: ``zone`` (the system's setting),
+    except MySQL's TIMESTAMP, which the session converts to UTC (see make_system_engine)."""
+    mysql = engine.dialect.name in ("mysql", "mariadb")
+    return UTC if mysql and isinstance(col.type, sqltypes.TIMESTAMP) else zone
+
+
+def _shape(engine: Engine, metadata: MetaData, spec: TableSpec, zone: tzinfo) -> Shape:
     if spec.modified and spec.rowversion:
         raise ConfigError(
             f"table {spec.table}: declare modified or rowversion, not both", entity=spec.name
@@ -378,7 +451,8 @@ def _shape(engine: Engine, metadata: MetaData, spec: TableSpec) -> Shape:
         raise ConfigError(
             f"table {spec.table}: field names used twice: {', '.join(clashes)}", entity=spec.name
         )
-    return Shape(spec, child, link)
+    zone = stamp_zone(engine, child.c[spec.modified], zone) if spec.modified else UTC
+    return Shape(spec, child, link, zone)
 
 
 def _table(engine: Engine, metadata: MetaData, qualified: str, entity: str) -> Table:

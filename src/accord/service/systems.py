@@ -40,7 +40,9 @@ def open_system(config: Config, name: str, clock: Clock | None = None) -> tuple[
     if system.kind == "sql":
         from accord.connectors.sql import SqlConnector
 
-        connector: Connector = SqlConnector(name, system.resolved_url(name), chosen.tables(), clock)
+        connector: Connector = SqlConnector(
+            name, system.resolved_url(name), chosen.tables(), clock, time_zone=system.time_zone
+        )
     elif hasattr(cls, "from_config"):
         # Connectors to APIs build themselves from their settings and secrets.
         # Those that keep secrets (e.g. OAuth tokens) in the hub are told where it is.
