@@ -21,10 +21,13 @@ from accord.service import hub_writes
 from accord.service.card_layout import layout_in
 from accord.store import HubStore
 from accord.store import people as people_store
+from accord.store.counters import hold
 from accord.store.types import HubRecord
 
 UNCHANGED: Any = object()
 ACCOUNT_CODE_FIELDS = ("code", "debtor_code", "creditor_code")
+# The counter whose row lock serialises the check of a code with its write.
+CODES_LOCK = "account_number"
 
 
 def is_account(record: HubRecord) -> bool:
@@ -44,8 +47,14 @@ def _account(record: HubRecord) -> HubRecord:
 
 
 def check_codes_free(conn: Connection, values: dict[str, Any], record_id: int | None) -> None:
-    """Refuse an account code, debtor code or creditor code another live account has."""
+    """Refuse an account code, debtor code or creditor code another live account has.
+
+    Call it in the transaction that writes the codes: it holds the codes lock until that
+    commits, so two accounts cannot both find a code free and take it.
+    """
     key = str(record_id) if record_id is not None else None
+    if any(values.get(name) not in (None, "") for name in ACCOUNT_CODE_FIELDS):
+        hold(conn, CODES_LOCK)
     for name in ACCOUNT_CODE_FIELDS:
         value = values.get(name)
         if value in (None, ""):

@@ -22,13 +22,15 @@ from accord.clock import Clock, SystemClock, as_utc, to_iso
 from accord.config import Config
 from accord.errors import AccordError, ValidationError
 from accord.service import records as record_service
+from accord.service.accounts import CODES_LOCK
 from accord.service.card_layout import load_layout
 from accord.service.image_types import IMAGE_NAMES, image_type
 from accord.service.people import EditOutcome, edit_person
 from accord.service.unleashed import check_account_manager
 from accord.store import HubStore
+from accord.store import people as people_store
 from accord.store import records as record_store
-from accord.store.counters import allocate
+from accord.store.counters import allocate, hold
 from accord.store.schema import records, settings
 from accord.store.types import HubRecord
 from accord.store.web_schema import credit_entries, customer_search, orders, photos, transactions
@@ -188,30 +190,32 @@ def _check_complete(data: dict[str, Any], key: int | str) -> None:
 
 
 def _code_taken(conn: Connection, code: str, other_than: int | None) -> bool:
-    query = select(records.c.id).where(
-        records.c.entity == ENTITY, records.c.code == code, records.c.deleted.is_(False)
-    )
-    if other_than is not None:
-        query = query.where(records.c.id != other_than)
-    return conn.execute(query.limit(1)).first() is not None
+    """Whether another live account (a company or a person account) has ``code``, in any
+    case. Holds the codes lock until the transaction ends: call it where the code is written."""
+    hold(conn, CODES_LOCK)
+    return any(rid != other_than for rid in people_store.accounts_with_code(conn, code))
 
 
-def next_account_number(store: HubStore) -> str:
-    """The next free number of the sequence; numbers typed in by people are skipped."""
-    with store.transaction() as conn:
-        (number,) = allocate(conn, "account_number", 1)
-        if not _code_taken(conn, str(number), None):
-            return str(number)
-        # Taken (typed in, or imported from a system that numbers its own): continue after
-        # the highest number in use rather than trying them one by one.
-        codes = conn.execute(
-            select(records.c.code).where(records.c.entity == ENTITY, records.c.code.is_not(None))
-        )
-        highest = max(
-            (int(c) for (c,) in codes if c and c.isascii() and c.isdigit()), default=number
-        )
-        (number,) = allocate(conn, "account_number", highest - number + 1)[-1:]
+def _check_code_free(conn: Connection, code: str, record_id: int | None) -> None:
+    if _code_taken(conn, code, record_id):
+        key = "new" if record_id is None else record_id
+        raise _fail(f"account number {code} is already in use", key, "code")
+
+
+def next_account_number(conn: Connection) -> str:
+    """The next free number of the sequence; numbers typed in by people are skipped.
+    Call it in the transaction that writes the number (the sequence's lock is held)."""
+    (number,) = allocate(conn, CODES_LOCK, 1)
+    if not _code_taken(conn, str(number), None):
         return str(number)
+    # Taken (typed in, or imported from a system that numbers its own): continue after
+    # the highest number in use rather than trying them one by one.
+    codes = conn.execute(
+        select(records.c.code).where(records.c.entity == ENTITY, records.c.code.is_not(None))
+    )
+    highest = max((int(c) for (c,) in codes if c and c.isascii() and c.isdigit()), default=number)
+    (number,) = allocate(conn, CODES_LOCK, highest - number + 1)[-1:]
+    return str(number)
 
 
 def create_customer(
@@ -231,17 +235,21 @@ def create_customer(
     _check_complete(clean, "new")
     if config is not None and "account_manager" in clean:
         check_account_manager(config, store, "new", clean["account_manager"])
-    if clean.get("code"):
-        with store.transaction() as conn:
-            if _code_taken(conn, clean["code"], None):
-                raise _fail(f"account number {clean['code']} is already in use", "new", "code")
-    else:
-        clean["code"] = next_account_number(store)
     clean.setdefault("active", True)
     clean.setdefault("price_level", "A")
     clean["name"] = display_name(clean)
+
+    def numbered(conn: Connection, values: dict[str, Any]) -> None:
+        # Checked (or handed out) in the create's own transaction, under the codes lock.
+        if values.get("code"):
+            _check_code_free(conn, str(values["code"]), None)
+        else:
+            values["code"] = next_account_number(conn)
+
     try:
-        return record_service.create_record(store, ENTITY, clean, actor=actor, clock=clock)
+        return record_service.create_record(
+            store, ENTITY, clean, actor=actor, clock=clock, guard=numbered
+        )
     except ValidationError as exc:
         exc.key = exc.key or "new"
         raise
@@ -282,12 +290,13 @@ def update_customer(
     for name, label in REQUIRED:
         if name in clean and not clean[name]:
             raise _fail(f"{label} is required", record_id, name)
-    if "code" in clean:
-        if not clean["code"]:
-            raise _fail("the account number cannot be empty", record_id, "code")
-        with store.transaction() as conn:
-            if _code_taken(conn, clean["code"], record_id):
-                raise _fail(f"account number {clean['code']} is already in use", record_id, "code")
+    if "code" in clean and not clean["code"]:
+        raise _fail("the account number cannot be empty", record_id, "code")
+
+    def code_free(conn: Connection, values: dict[str, Any]) -> None:
+        if values.get("code"):
+            _check_code_free(conn, str(values["code"]), record_id)
+
     try:
         # The display name from the record as the write finds it: another edit of first
         # or last name made meanwhile is part of it.
@@ -298,6 +307,7 @@ def update_customer(
             actor=actor,
             clock=clock,
             derive=lambda data: {"name": display_name(data) or ""},
+            guard=code_free,
         )
     except ValidationError as exc:
         exc.key = exc.key or str(record_id)

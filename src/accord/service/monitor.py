@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 
 from accord.clock import Clock, SystemClock, to_iso
 from accord.config import Config
@@ -205,7 +205,11 @@ def restore_value(
     if role is not None and current.entity in CARD_ENTITIES:
         layout = load_layout(store, current.entity, role)
         layout.check({field: value}, current.data, key=str(record_id))
-    if field in ACCOUNT_CODE_FIELDS and value != current.data.get(field):
-        with store.reading() as conn:
-            check_codes_free(conn, {field: value}, record_id)
-    return record_service.edit_record(store, record_id, {field: value}, actor=actor, clock=clock)
+
+    def code_free(conn: Connection, values: dict[str, Any]) -> None:
+        if field in ACCOUNT_CODE_FIELDS and field in values:
+            check_codes_free(conn, {field: values[field]}, record_id)
+
+    return record_service.edit_record(
+        store, record_id, {field: value}, actor=actor, clock=clock, guard=code_free
+    )

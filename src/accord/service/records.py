@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from sqlalchemy import Connection
+
 from accord.clock import Clock, SystemClock, to_iso
 from accord.errors import AccordError, ValidationError
 from accord.model.entities import entity_spec
@@ -14,6 +16,8 @@ from accord.store import HubStore, records
 from accord.store.types import RecordWrite
 
 HUB = "hub"
+# A check run in a write's transaction, given the values about to be written.
+Guard = Callable[[Connection, dict[str, Any]], None]
 
 
 def _normalised(entity: str, changes: dict[str, Any], region: str) -> dict[str, Any]:
@@ -36,12 +40,15 @@ def create_record(
     actor: str = "user",
     clock: Clock | None = None,
     region: str = "NZ",
+    guard: Guard | None = None,
 ) -> int:
+    """``guard``: see ``edit_record``; it may also fill in values (a new account number)."""
     at = to_iso((clock or SystemClock()).now())
     with store.transaction() as conn:
-        return hub_writes.create(
-            conn, entity, _normalised(entity, data, region), actor=actor, at=at
-        )
+        clean = _normalised(entity, data, region)
+        if guard is not None:
+            guard(conn, clean)
+        return hub_writes.create(conn, entity, clean, actor=actor, at=at)
 
 
 def edit_record(
@@ -53,12 +60,15 @@ def edit_record(
     clock: Clock | None = None,
     region: str = "NZ",
     derive: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+    guard: Guard | None = None,
 ) -> dict[str, list[Any]]:
     """Apply a person's edit; returns the field changes actually made (old, new).
 
     ``derive``: fields worked out from the record as it will be (a display name from
     first and last name), from the data read in the same transaction as the write, so
     an edit made meanwhile by someone else is part of it.
+    ``guard``: a check of the values to write (raise to refuse), run in the write's
+    transaction, so what it checks (a code is free) still holds at the commit.
     """
     at = to_iso((clock or SystemClock()).now())
     with store.transaction() as conn:
@@ -68,6 +78,8 @@ def edit_record(
         clean = _normalised(current.entity, changes, region)
         if derive is not None:
             clean = {**clean, **derive({**current.data, **clean})}
+        if guard is not None:
+            guard(conn, clean)
         diff = {k: [current.data.get(k), v] for k, v in clean.items() if current.data.get(k) != v}
         if not diff:
             return {}

@@ -18,5 +18,11 @@ def allocate(conn: Connection, name: str, count: int) -> range:
     return range(int(top) - count + 1, int(top) + 1)
 
 
+def hold(conn: Connection, name: str) -> None:
+    """Take counter ``name``'s row lock until commit, changing nothing: transactions that
+    check something and then write it (is this account number free?) run one at a time."""
+    conn.execute(update(counters).where(counters.c.name == name).values(value=counters.c.value))
+
+
 def current(conn: Connection, name: str) -> int:
     return int(conn.execute(select(counters.c.value).where(counters.c.name == name)).scalar_one())
