@@ -24,10 +24,18 @@ from accord.engine.refs import collect, hub_ids_for
 from accord.errors import TransientError, ValidationError
 from accord.mapping.profile import EntityMap
 from accord.model.entities import entity_spec
-from accord.model.matching import match_key
-from accord.store import bookkeeping, links, records
+from accord.model.matching import CODE_MATCHED, match_key, same_name
+from accord.store import bookkeeping, counters, links, records
 from accord.store.records import StaleRecordError
-from accord.store.types import ALL_FIELDS, ConflictEntry, ErrorEntry, HubRecord, Link, RecordWrite
+from accord.store.types import (
+    ALL_FIELDS,
+    HUB,
+    ConflictEntry,
+    ErrorEntry,
+    HubRecord,
+    Link,
+    RecordWrite,
+)
 
 STALE_RETRIES = 3
 
@@ -69,6 +77,7 @@ class Pull:
         self.entity = emap.entity
         self._written: SettledRange | None = None  # the batch being written, if agreed
         self._still_held: list[tuple[int, str, Any, Any]] = []  # the batch's, see _merge
+        self._numbered_upto = 0  # the hub's last account number, see _provisional_code
 
     # -- driving -----------------------------------------------------------------------
     def run(self) -> None:
@@ -324,6 +333,8 @@ class Pull:
             return {}
         for item in unlinked:
             item.match = match_key(self.entity, item.values)
+        if self._owner_of_codes():
+            self._numbered_upto = counters.current(conn, counters.ACCOUNT_NUMBERS)
         return records.find_by_match_keys(conn, self.entity, [i.match for i in unlinked if i.match])
 
     @staticmethod
@@ -357,8 +368,32 @@ class Pull:
                 continue  # made by another create of ours: not this record
             if hub[hub_id].deleted and existing is None:
                 continue  # a deleted record is matched only to finish its own create
+            if self._provisional_code(hub[hub_id]) and not same_name(item.values, hub[hub_id].data):
+                continue  # the hub's number, which the system gave to another account
             return hub_id
         return None
+
+    def _owner_of_codes(self) -> bool:
+        """Whether this system numbers its own accounts (owns_codes: the code is read
+        from it, never written) and codes are what records match on."""
+        mapped = self.emap.field("code")
+        return self.entity in CODE_MATCHED and mapped is not None and not mapped.outbound
+
+    def _provisional_code(self, record: HubRecord) -> bool:
+        """Whether ``record``'s code is a number of the hub's own sequence, given in the
+        hub, and this system numbers its own accounts.
+
+        The hub numbers a new account (S002-01) while the owner numbers its own: both may
+        hand out the same next number between two syncs. Such a number alone does not
+        make two records one; their names must agree too. Codes typed in the hub outside
+        that range (an account set up in both places, S001-11) match as they are. The
+        owner numbers the hub's account when it is created there (see ``Push``).
+        """
+        code = str(record.data.get("code") or "")
+        if not self._owner_of_codes() or not (code.isascii() and code.isdigit()):
+            return False
+        source = record.field_source("code")
+        return source is not None and source[0] == HUB and int(code) <= self._numbered_upto
 
     # -- decisions -----------------------------------------------------------------------
     def _merge(

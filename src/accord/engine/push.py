@@ -20,11 +20,12 @@ from accord.connectors.base import Operation, OperationResult
 from accord.engine.context import SyncContext
 from accord.engine.plan import PlannedChange
 from accord.engine.refs import external_keys_for
+from accord.errors import ConnectorError
 from accord.ids import new_marker
 from accord.mapping.profile import EntityMap
 from accord.model.entities import entity_spec
 from accord.store import bookkeeping, links, records
-from accord.store.types import ErrorEntry, HubRecord, Link
+from accord.store.types import ErrorEntry, HubRecord, Link, RecordWrite
 
 FOLLOW_POLL_SECONDS = 0.05
 
@@ -60,6 +61,13 @@ class Push:
         self.emap = emap
         self.entity = emap.entity
         self.caps = ctx.connector.capabilities(emap.source)
+        # Fields the system sets and the hub only reads (the account number of a system
+        # that owns the codes): a create learns them from the record it made.
+        self._given = [
+            f.canonical
+            for f in emap.inbound_fields
+            if not f.outbound and f.canonical not in emap.ref_fields
+        ]
 
     def run(self) -> None:
         ctx = self.ctx
@@ -120,13 +128,14 @@ class Push:
             links.save(conn, [o.link for o in outgoing], ctx.now())
         ctx.step("push.before_apply")
         results = self._apply(outgoing)
+        given, unread = self._given_values(outgoing, results)
         ctx.step("push.after_apply")
         with ctx.transaction() as conn:
             # Records with nothing left to send (e.g. merged meanwhile) close their errors too.
             sending = {o.record.id for o in outgoing}
             blocked = {e.record_id for e in refused}
             settled = [r.id for r in batch if r.id not in sending and r.id not in blocked]
-            written = self._record(conn, outgoing, results, settled)
+            written = self._record(conn, outgoing, results, settled, given, unread)
             ctx.step("push.before_position")
             # The pull cursor learns of our writes in the same transaction as their bases.
             noted = self._noted_cursor(conn, written)
@@ -306,6 +315,34 @@ class Push:
             for o in outgoing
         ]
 
+    def _given_values(
+        self, outgoing: list[_Outgoing], results: list[OperationResult]
+    ) -> tuple[dict[int, dict[str, Any]], str | None]:
+        """What the system gave the records it just created in the fields only it sets,
+        by hub id; and why they could not be read, if so."""
+        if not self._given or self.ctx.dry_run:
+            return {}, None
+        created = {
+            str(r.key): o.record.id
+            for o, r in zip(outgoing, results, strict=True)
+            if r.ok and r.key and o.operation.kind == "create"
+        }
+        if not created:
+            return {}, None
+        try:
+            found = self.ctx.connector.read_by_keys(self.emap.source, list(created))
+        except ConnectorError as exc:
+            return {}, exc.message
+        given: dict[int, dict[str, Any]] = {}
+        for rec in found:
+            if rec.deleted or rec.key not in created:
+                continue
+            canonical, _ = self.emap.inbound(rec.values)
+            values = {name: canonical[name] for name in self._given if name in canonical}
+            if values:
+                given[created[rec.key]] = values
+        return given, None
+
     def _without_field(self, item: _Outgoing, refused: OperationResult) -> bool:
         name = self._canonical_name(refused.field or "")
         mapped = self.emap.field(name)
@@ -331,8 +368,14 @@ class Push:
         outgoing: list[_Outgoing],
         results: list[OperationResult],
         settled: list[int],
+        given: Mapping[int, dict[str, Any]],
+        unread: str | None,
     ) -> list[OperationResult]:
-        """Save what the system confirmed; returns the results whose bases were saved."""
+        """Save what the system confirmed; returns the results whose bases were saved.
+
+        ``given``: values the system gave created records in fields only it sets; they
+        go to the hub record and the base (``unread``: why they could not be read, if so).
+        """
         ctx, at = self.ctx, self.ctx.now()
         errors: list[ErrorEntry] = []
         saved: list[Link] = []
@@ -361,12 +404,16 @@ class Push:
             link = item.link
             if item.operation.kind == "create":
                 link.external_id, link.state, link.marker = result.key, "active", None
-                link.base = dict(item.canonical)
+                link.base = {**item.canonical, **given.get(item.record.id, {})}
             elif item.operation.kind == "delete":
                 link.state = "tombstone"
             else:
                 link.base = {**link.base, **item.canonical}
             link.base_version = result.version
+            if unread is not None and item.operation.kind == "create":
+                # What the system gave it is unknown: no version, so the next pull reads
+                # the record in full and takes those values then.
+                link.base_version = None
             link.sending = None
             saved.append(link)
             kept[link.hub_id] = result
@@ -397,11 +444,40 @@ class Push:
                     )
                 )
         links.save(conn, saved, at)
+        self._take_given(conn, {i: v for i, v in given.items() if i in kept}, at)
         bookkeeping.add_errors(conn, errors, ctx.run_id, at)
         bookkeeping.resolve_errors(
             conn, ctx.system, self.entity, "push", record_ids=done, at=at, keep=keep
         )
         return list(kept.values())
+
+    def _take_given(self, conn: Connection, given: Mapping[int, dict[str, Any]], at: str) -> None:
+        """Write the values the system gave (its account number replaces the hub's
+        provisional one), as the system's writes, into the hub records."""
+        ctx = self.ctx
+        writes: list[RecordWrite] = []
+        for hub_id, current in records.get_many(conn, list(given)).items():
+            values = given[hub_id]
+            changes = {n: [current.data.get(n), v] for n, v in values.items()}
+            changes = {n: ov for n, ov in changes.items() if ov[0] != ov[1]}
+            if not changes:
+                continue
+            source = [ctx.system, ctx.run_id, at]
+            writes.append(
+                RecordWrite(
+                    hub_id,
+                    self.entity,
+                    "update",
+                    changes,
+                    ctx.system,
+                    max(at, current.changed_at),
+                    {**current.data, **values},
+                    {**current.provenance, **{name: source for name in changes}},
+                    deleted=current.deleted,
+                    expected_seq=current.seq,
+                )
+            )
+        records.apply_writes(conn, writes, ctx.run_id, at)
 
     def _noted_cursor(self, conn: Connection, written: list[OperationResult]) -> str | None:
         """The pull cursor told of what was just written, or None if it stays as it is."""

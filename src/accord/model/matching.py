@@ -13,8 +13,17 @@ def _fold(value: Any) -> str:
     return " ".join(str(value).split()).casefold() if value is not None else ""
 
 
+def same_name(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Whether two records' names agree, ignoring case and spaces (both named)."""
+    name = _fold(a.get("name"))
+    return bool(name) and name == _fold(b.get("name"))
+
+
+CODE_MATCHED = frozenset({"company", "salesperson"})  # the entities matched on their code
+
+
 def match_key(entity: str, data: dict[str, Any]) -> str | None:
-    if entity in ("company", "salesperson"):
+    if entity in CODE_MATCHED:
         code = _fold(data.get("code"))
         return code or None
     if entity == "person":

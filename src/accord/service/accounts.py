@@ -21,13 +21,13 @@ from accord.service import hub_writes
 from accord.service.card_layout import layout_in
 from accord.store import HubStore
 from accord.store import people as people_store
-from accord.store.counters import hold
+from accord.store.counters import ACCOUNT_NUMBERS, hold
 from accord.store.types import HubRecord
 
 UNCHANGED: Any = object()
 ACCOUNT_CODE_FIELDS = ("code", "debtor_code", "creditor_code")
 # The counter whose row lock serialises the check of a code with its write.
-CODES_LOCK = "account_number"
+CODES_LOCK = ACCOUNT_NUMBERS
 
 
 def is_account(record: HubRecord) -> bool:

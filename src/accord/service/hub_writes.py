@@ -15,9 +15,7 @@ from accord.errors import AccordError, ValidationError
 from accord.model.entities import entity_spec
 from accord.model.normalise import normalise_value
 from accord.store import records
-from accord.store.types import ALL_FIELDS, HubRecord, RecordWrite
-
-HUB = "hub"
+from accord.store.types import ALL_FIELDS, HUB, HubRecord, RecordWrite
 
 
 def normalised(entity: str, changes: dict[str, Any], region: str) -> dict[str, Any]:

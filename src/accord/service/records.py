@@ -13,9 +13,8 @@ from accord.model.entities import entity_spec
 from accord.model.normalise import normalise_value
 from accord.service import hub_writes
 from accord.store import HubStore, records
-from accord.store.types import RecordWrite
+from accord.store.types import HUB, RecordWrite
 
-HUB = "hub"
 # A check run in a write's transaction, given the values about to be written.
 Guard = Callable[[Connection, dict[str, Any]], None]
 

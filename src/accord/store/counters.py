@@ -6,6 +6,9 @@ from sqlalchemy import Connection, select, update
 
 from accord.store.schema import counters
 
+# The hub's sequence of account numbers (S002-01); its row lock also guards code checks.
+ACCOUNT_NUMBERS = "account_number"
+
 
 def allocate(conn: Connection, name: str, count: int) -> range:
     """Reserve ``count`` consecutive numbers; the row lock lasts until commit."""

@@ -10,6 +10,7 @@ Data = dict[str, Any]
 # without one of its own (a record created in one go needs a single entry).
 Provenance = dict[str, list[Any]]
 ALL_FIELDS = "*"
+HUB = "hub"  # the provenance source of edits made in the hub itself
 
 
 @dataclass
