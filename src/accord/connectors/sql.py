@@ -40,6 +40,7 @@ from sqlalchemy import (
     Engine,
     Row,
     Select,
+    Text,
     bindparam,
     delete,
     func,
@@ -63,6 +64,7 @@ from accord.connectors.sql_tables import (
     LINK_CHILD,
     MARKER,
     ORDER,
+    ORDER_TEXT,
     BadKeyError,
     FanOut,
     Shape,
@@ -379,7 +381,8 @@ class SqlConnector:
                 yield rows
             if len(rows) < size:
                 return
-            after = tuple(rows[-1]._mapping[label] for _, label in order)
+            last = rows[-1]._mapping
+            after = tuple(_stored(last, label) for _, label in order)
 
     def _phases(self, shape: Shape, cursor: str | None) -> list[Phase]:
         """Rows without a stamp come first (as if stamped at the epoch), then the rest."""
@@ -398,9 +401,14 @@ class SqlConnector:
         if shape.spec.modified is not None:
             since = shape.stored(from_iso(stamp), shape.cursor_zone(cursor))
             overlap = shape.spec.overlap_seconds
-            if overlap > 0 or not parts:
+            if overlap > 0:
                 return [(col >= since - timedelta(seconds=overlap), stamped, None)]
-            return [(None, stamped, (since, *parts))]
+            # No window: continue from the stamp exactly as stored, where it is text.
+            text = shape.cursor_stored(cursor)
+            exact: Any = since if text is None else literal(text, Text())
+            if not parts:
+                return [(col >= exact, stamped, None)]
+            return [(None, stamped, (exact, *parts))]
         if not parts:
             return [(col >= int(stamp), stamped, None)]
         return [(None, stamped, (int(stamp), *parts))]
@@ -840,8 +848,19 @@ class _Batch:
 
 
 # -- helpers --------------------------------------------------------------------------------
+def _stored(row: Any, label: str) -> Any:
+    """A page's last value of ``label`` to continue after: the modified time as stored
+    where the shape reads it as text too (SQLite), else the value as read."""
+    if label == ORDER and ORDER_TEXT in row and row[ORDER_TEXT] is not None:
+        return literal(row[ORDER_TEXT], Text())
+    return row[label]
+
+
 def _after(columns: list[Any], values: tuple[Any, ...]) -> ColumnElement[bool]:
-    bound = [literal(value, col.type) for col, value in zip(columns, values, strict=True)]
+    bound = [
+        value if isinstance(value, ColumnElement) else literal(value, col.type)
+        for col, value in zip(columns, values, strict=True)
+    ]
     if len(columns) == 1:
         result: ColumnElement[bool] = columns[0] > bound[0]
         return result

@@ -25,6 +25,8 @@ from sqlalchemy import (
     Select,
     String,
     Table,
+    Text,
+    cast,
     select,
 )
 from sqlalchemy import types as sqltypes
@@ -36,6 +38,8 @@ from accord.errors import ConfigError
 
 # Labels of the bookkeeping columns in every select; value columns keep their own names.
 KEY, PARENT, ORDER = "accord_key", "accord_parent", "accord_order"
+ORDER_TEXT = "accord_order_text"  # a SQLite modified time as stored, see Shape.select
+SQLITE_STAMP = "%Y-%m-%d %H:%M:%S.%f"  # how SQLAlchemy stores and binds SQLite date-times
 LINK_CHILD, MARKER = "accord_link_child", "accord_marker"
 
 
@@ -71,9 +75,18 @@ class Shape:
     """A TableSpec bound to its reflected tables."""
 
     def __init__(
-        self, spec: TableSpec, child: Table, link: Table | None, stamp_zone: tzinfo = UTC
+        self,
+        spec: TableSpec,
+        child: Table,
+        link: Table | None,
+        stamp_zone: tzinfo = UTC,
+        text_stamps: bool = False,
     ) -> None:
         self.spec = spec
+        # SQLite keeps date-times as text and compares them as text: pages continue from
+        # the last stamp as stored ('... 09:00:00' from another program's
+        # CURRENT_TIMESTAMP sorts before the '... 09:00:00.000000' a bound datetime is).
+        self.text_stamps = text_stamps and spec.modified is not None
         # The zone naive modified times are written in (see ``SqlConnector``).
         self.stamp_zone = stamp_zone
         self.child = child
@@ -146,6 +159,16 @@ class Shape:
         name = _zone_name(self.stamp_zone)
         return {} if name is None else {"z": name}
 
+    def cursor_stored(self, cursor: str | None) -> str | None:
+        """The cursor's modified time as the database stores it, where it keeps text."""
+        if not self.text_stamps or not cursor:
+            return None
+        try:
+            text = json.loads(cursor).get("s")
+        except (ValueError, AttributeError):
+            return None
+        return text if isinstance(text, str) else None
+
     def cursor_zone(self, cursor: str | None) -> tzinfo:
         """The stamp zone a cursor was written under (UTC for cursors naming none), so a
         changed ``time_zone`` setting neither skips nor repeats what the cursor passed."""
@@ -174,11 +197,16 @@ class Shape:
         if self.marker_col is not None:
             # Last, so every other position stays as in writes' RETURNING rows.
             cols.append(self.marker_col.label(MARKER))
-        return select(*cols).select_from(self.source)
+        return select(*cols, *self._stamp_text()).select_from(self.source)
 
     def select_order(self) -> Select[Any]:
         """Key, parent (fan-out) and stamp only, at the positions select() has them."""
-        return select(*self._order_columns()).select_from(self.source)
+        return select(*self._order_columns(), *self._stamp_text()).select_from(self.source)
+
+    def _stamp_text(self) -> list[Any]:
+        if not self.text_stamps or self.order_col is None:
+            return []
+        return [cast(self.order_col, Text).label(ORDER_TEXT)]
 
     def select_keys(self) -> Select[Any]:
         cols: list[Any] = [self.key_col.label(KEY)]
@@ -234,7 +262,10 @@ class Shape:
         stamp = row[self._stamp_at]
         if self.spec.modified is not None:
             iso = None if stamp is None else to_iso(self.utc(stamp))
-            return _cursor_text(iso, parts, own, _zone_name(self.stamp_zone))
+            text = _mapping(row).get(ORDER_TEXT) if self.text_stamps else None
+            if isinstance(stamp, datetime) and text == stamp.strftime(SQLITE_STAMP):
+                text = None  # stored as a bound stamp is: nothing to add
+            return _cursor_text(iso, parts, own, _zone_name(self.stamp_zone), text)
         return json.dumps({"v": stamp, "k": parts})
 
     def own_stamps(self, cursor: str | None) -> list[str]:
@@ -344,13 +375,21 @@ def own_stamp(iso: str) -> bool:
     return iso[-4:-1] != "000"  # the microseconds' last three digits, before the "Z"
 
 
-def _cursor_text(iso: str | None, parts: list[Any], own: Sequence[str], zone: str | None) -> str:
+def _cursor_text(
+    iso: str | None, parts: list[Any], own: Sequence[str], zone: str | None, text: Any = None
+) -> str:
     data: dict[str, Any] = {"t": iso, "k": parts}
     if zone is not None:
         data["z"] = zone
+    if isinstance(text, str):
+        data["s"] = text  # the stamp as stored (SQLite text), to continue after exactly
     if own:
         data["own"] = list(own)
     return json.dumps(data)
+
+
+def _mapping(row: Sequence[Any]) -> Any:
+    return getattr(row, "_mapping", {})
 
 
 def zone_named(name: str) -> tzinfo:
@@ -452,7 +491,7 @@ def _shape(engine: Engine, metadata: MetaData, spec: TableSpec, zone: tzinfo) ->
             f"table {spec.table}: field names used twice: {', '.join(clashes)}", entity=spec.name
         )
     zone = stamp_zone(engine, child.c[spec.modified], zone) if spec.modified else UTC
-    return Shape(spec, child, link, zone)
+    return Shape(spec, child, link, zone, text_stamps=engine.dialect.name == "sqlite")
 
 
 def _table(engine: Engine, metadata: MetaData, qualified: str, entity: str) -> Table:
