@@ -1043,3 +1043,71 @@ def test_mariadb_naive_datetimes_follow_the_system_zone_and_timestamps_stay_utc(
             assert record.modified_at == "2026-01-09T20:00:00.000000Z", table
     finally:
         connector.close()
+
+
+# MariaDB compares text with trailing blanks ignored: 'A' and 'A ' are one key there.
+@pytest.mark.parametrize(
+    "db_url", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
+)
+def test_text_keys_differing_only_by_trailing_blanks_are_separate_records(
+    erp: Engine, connect: Callable[..., SqlConnector]
+) -> None:
+    """SQLite and PostgreSQL tell VARCHAR 'A' from 'A ': a batch writes each its own row."""
+    codes = Table(
+        "CODES",
+        MetaData(),
+        Column("CODE", String(10), primary_key=True),
+        Column("NAME", String(30)),
+        Column("LAST_UPDATED", STAMP),
+    )
+    codes.create(erp)
+    with erp.begin() as conn:
+        conn.execute(
+            insert(codes),
+            [
+                {"CODE": "A", "NAME": "plain", "LAST_UPDATED": T0},
+                {"CODE": "A ", "NAME": "blank", "LAST_UPDATED": T0},
+            ],
+        )
+    spec = TableSpec("codes", "CODES", "CODE", ("NAME",), modified="LAST_UPDATED")
+    connector = connect([spec], ManualClock(datetime(2026, 3, 2, 12, 0, tzinfo=UTC)))
+    plain, blank = connector.read_by_keys("codes", ["A", "A "])
+    assert (plain.values["NAME"], blank.values["NAME"]) == ("plain", "blank")
+
+    results = connector.apply(
+        "codes",
+        [
+            Operation("update", "A", {"NAME": "plain 2"}, expected_version=plain.version),
+            Operation("update", "A ", {"NAME": "blank 2"}, expected_version=blank.version),
+        ],
+    )
+    assert [r.ok for r in results] == [True, True], results
+    assert [r.key for r in results] == ["A", "A "]
+    versions_match_a_read(connector, "codes", results)
+    with erp.connect() as conn:
+        rows = dict(conn.execute(select(codes.c.CODE, codes.c.NAME)).all())
+    assert rows == {"A": "plain 2", "A ": "blank 2"}
+
+
+def test_fixed_width_text_keys_match_their_padded_rows(
+    erp: Engine, connect: Callable[..., SqlConnector]
+) -> None:
+    """A CHAR key comes back padded to its width (PostgreSQL); it is still the key written."""
+    codes = Table(
+        "FIXED_CODES",
+        MetaData(),
+        Column("CODE", CHAR(6), primary_key=True),
+        Column("NAME", String(30)),
+        Column("LAST_UPDATED", STAMP),
+    )
+    codes.create(erp)
+    with erp.begin() as conn:
+        conn.execute(insert(codes), [{"CODE": "AB", "NAME": "one", "LAST_UPDATED": T0}])
+    spec = TableSpec("fixed", "FIXED_CODES", "CODE", ("NAME",), modified="LAST_UPDATED")
+    connector = connect([spec], ManualClock(datetime(2026, 3, 2, 12, 0, tzinfo=UTC)))
+    (seen,) = connector.read_by_keys("fixed", ["AB"])
+    results = connector.apply(
+        "fixed", [Operation("update", "AB", {"NAME": "two"}, expected_version=seen.version)]
+    )
+    assert [r.ok for r in results] == [True], results
+    versions_match_a_read(connector, "fixed", results)

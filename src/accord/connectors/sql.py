@@ -518,6 +518,7 @@ class _Batch:
         self.db = connector
         self.conn = conn
         self.shape = shape
+        self.norm = shape.match_text  # keys and markers as matched within the batch
         self.fan = shape.spec.fan_out if shape.link is not None else None
         self.results: dict[int, OperationResult] = {}
         self.children: dict[str, tuple[Any, ...]] = {}
@@ -567,7 +568,7 @@ class _Batch:
         for result in self.results.values():
             if result.ok and result.key:
                 child, parent = self.shape.parse_key(result.key)
-                written.add((_norm(child), _norm(parent)))
+                written.add((self.norm(child), self.norm(parent)))
         return all(pair in written for pair in self.links if pair[0] in self.stamped)
 
     def _read_back(self) -> None:
@@ -595,14 +596,14 @@ class _Batch:
                 stmt = stmt.with_for_update()
             for row in self.conn.execute(stmt):
                 child = tuple(row[:width])
-                key = _norm(child[0])
+                key = self.norm(child[0])
                 self.children[key] = child
                 if self.fan is not None:
                     link = tuple(row[width : width + 1 + len(self.fan.columns)])
                     if link[0] is not None:  # an outer join's child without link rows
-                        self.links[key, _norm(link[0])] = link
+                        self.links[key, self.norm(link[0])] = link
                 if marker:
-                    self.markers.setdefault(_norm(row[-1]), key)
+                    self.markers.setdefault(self.norm(row[-1]), key)
 
     def _current(self, child: str, parent: str) -> ExternalRecord | None:
         part = self.children.get(child)
@@ -623,7 +624,7 @@ class _Batch:
             child, parent = shape.parse_key(key)
         except BadKeyError:
             return missing
-        k, p = _norm(child), _norm(parent) if self.fan is not None else ""
+        k, p = self.norm(child), self.norm(parent) if self.fan is not None else ""
         if k in self.given_keys or (k, p) in self.planned:
             self._flush()  # it is among the creates not written yet
         if k in self.unread_children:
@@ -704,9 +705,9 @@ class _Batch:
         parent: Any = None
         if fan is not None and shape.parent_col is not None:
             parent = coerce(shape.parent_col, op.values.get(fan.parent_key))
-        p = _norm(parent) if fan is not None else ""
+        p = self.norm(parent) if fan is not None else ""
         marker = op.marker if shape.marker_col is not None and op.marker else None
-        m = "" if marker is None else _norm(marker)
+        m = "" if marker is None else self.norm(marker)
         child: _NewChild | str | None = None
         if marker is not None:
             child = self.by_marker.get(m)
@@ -719,7 +720,7 @@ class _Batch:
                 self.by_marker[m] = child
             given = child.params.get(shape.spec.key)
             if given is not None:
-                self.given_keys.add(_norm(given))
+                self.given_keys.add(self.norm(given))
         elif isinstance(child, str):
             found = self._current(child, p)
             if found is not None:  # the earlier record: an idempotent create changes nothing
@@ -779,9 +780,9 @@ class _Batch:
                 stmt = insert(shape.child).returning(
                     marker_col.label(MARKER), *shape.child_columns()
                 )
-                back = {_norm(r[0]): tuple(r[1:]) for r in conn.execute(stmt, params)}
+                back = {self.norm(r[0]): tuple(r[1:]) for r in conn.execute(stmt, params)}
                 for row in group:
-                    row.part = back.get(_norm(row.marker))
+                    row.part = back.get(self.norm(row.marker))
             elif db._bulk_returning_ordered:
                 stmt = insert(shape.child).returning(
                     *shape.child_columns(), sort_by_parameter_order=True
@@ -802,12 +803,12 @@ class _Batch:
                 row.key = row.part[0]
             if row.key is None:
                 continue
-            row.norm = _norm(row.key)
+            row.norm = self.norm(row.key)
             self.stamped.add(row.norm)
             if row.part is not None:
                 self.children[row.norm] = row.part
             if row.marker is not None:
-                self.markers[_norm(row.marker)] = row.norm
+                self.markers[self.norm(row.marker)] = row.norm
         if reread and self.fan is None:  # with a fan-out, once the link rows are in
             self._load(shape.key_col, reread, lock=False)
 
@@ -836,7 +837,7 @@ class _Batch:
                 stmt = insert(shape.link).returning(
                     shape.link_child_col.label(LINK_CHILD), *shape.link_columns()
                 )
-                back = {_norm(r[0]): tuple(r[1:]) for r in conn.execute(stmt, params)}
+                back = {self.norm(r[0]): tuple(r[1:]) for r in conn.execute(stmt, params)}
                 for child, row in group:
                     if child in back:
                         self.links[child, row.parent] = back[child]
@@ -874,14 +875,6 @@ def _even(rows: list[dict[str, Any]], nulls: frozenset[str]) -> None:
         for row in rows:
             for name in given:
                 row.setdefault(name, None)
-
-
-def _norm(value: Any) -> str:
-    """A key or marker as text, for matching what was written with what comes back.
-
-    Trailing blanks go: CHAR columns return values padded to their width.
-    """
-    return value.rstrip(" ") if isinstance(value, str) else str(value)
 
 
 def _ok(record: ExternalRecord) -> OperationResult:

@@ -81,6 +81,7 @@ class Shape:
         link: Table | None,
         stamp_zone: tzinfo = UTC,
         text_stamps: bool = False,
+        pads_text: bool = False,
     ) -> None:
         self.spec = spec
         # SQLite keeps date-times as text and compares them as text: pages continue from
@@ -110,6 +111,14 @@ class Shape:
             self.fields.update({c: link.c[c] for c in fan.columns})
             self.link_fields = set(fan.columns)
             self.source = link.join(child, self.link_child_col == self.key_col)
+        # Whether keys and markers that differ only by trailing blanks are one value: where
+        # the database compares text so (pads_text: SQL Server, MySQL) or a column is a
+        # fixed-width CHAR, which comes back padded to its width.
+        matched = (self.key_col, self.parent_col, self.link_child_col, self.marker_col)
+        self.blank_blind = pads_text or any(
+            col is not None and isinstance(col.type, sqltypes.CHAR | sqltypes.NCHAR)
+            for col in matched
+        )
         writable = {**self.fields, spec.key: self.key_col}
         self.lengths = {
             name: col.type.length
@@ -158,6 +167,13 @@ class Shape:
         """The cursor entry naming the stamp zone (none for UTC)."""
         name = _zone_name(self.stamp_zone)
         return {} if name is None else {"z": name}
+
+    def match_text(self, value: Any) -> str:
+        """A key or marker as text, for matching what was written with what comes back:
+        without trailing blanks where the database treats them as padding."""
+        if isinstance(value, str):
+            return value.rstrip(" ") if self.blank_blind else value
+        return str(value)
 
     def cursor_stored(self, cursor: str | None) -> str | None:
         """The cursor's modified time as the database stores it, where it keeps text."""
@@ -491,7 +507,19 @@ def _shape(engine: Engine, metadata: MetaData, spec: TableSpec, zone: tzinfo) ->
             f"table {spec.table}: field names used twice: {', '.join(clashes)}", entity=spec.name
         )
     zone = stamp_zone(engine, child.c[spec.modified], zone) if spec.modified else UTC
-    return Shape(spec, child, link, zone, text_stamps=engine.dialect.name == "sqlite")
+    dialect = engine.dialect.name
+    return Shape(
+        spec,
+        child,
+        link,
+        zone,
+        text_stamps=dialect == "sqlite",
+        pads_text=dialect in _PAD_SPACE_DIALECTS,
+    )
+
+
+# Databases whose default text comparison ignores trailing blanks ('A' = 'A ').
+_PAD_SPACE_DIALECTS = frozenset({"mssql", "mysql", "mariadb"})
 
 
 def _table(engine: Engine, metadata: MetaData, qualified: str, entity: str) -> Table:
