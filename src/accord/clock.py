@@ -7,9 +7,11 @@ strings (``2026-11-24T08:33:36.000000Z``) in JSON, so stored times compare as st
 from __future__ import annotations
 
 import os
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from accord.errors import ConfigError
 
 ISO_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 
@@ -57,6 +59,22 @@ def as_utc(moment: datetime) -> datetime:
     if moment.tzinfo is None:
         return moment.replace(tzinfo=UTC)
     return moment.astimezone(UTC)
+
+
+UTC_NAMES = frozenset({"UTC", "ETC/UTC", "Z", "GMT", "ETC/GMT"})
+
+
+def zone_named(name: str) -> tzinfo:
+    """An IANA time zone by name (UTC as ``datetime.UTC``)."""
+    if name.upper() in UTC_NAMES:
+        return UTC
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(
+            f"unknown time zone {name!r}: give an IANA name such as Pacific/Auckland",
+            field="time_zone",
+        ) from None
 
 
 def local_zone_name() -> str:

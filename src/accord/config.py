@@ -28,6 +28,7 @@ from pydantic import (
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from accord.clock import zone_named
 from accord.errors import ConfigError
 
 DEFAULT_DIR = Path(".accord")
@@ -164,13 +165,7 @@ class SystemConfig(BaseModel):
     @field_validator("time_zone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
-        from accord.connectors.sql_tables import zone_named
-
-        try:
-            zone_named(value)
-        except ConfigError as exc:
-            raise ValueError(exc.message) from None
-        return value
+        return _known_zone(value)
 
     @field_validator("url")
     @classmethod
@@ -204,7 +199,15 @@ class HubConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     database: str = f"sqlite:///{DEFAULT_DIR}/hub.db"
     database_env: str | None = "ACCORD_DATABASE_URL"
+    # The business's IANA zone: the calendar day of a sale a till posts in UTC, for visit
+    # counts and the history's dates (10:00 in Auckland is that day, not the UTC day before).
+    time_zone: str = "UTC"
     _base: Path | None = PrivateAttr(default=None)  # the configuration file's folder
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        return _known_zone(value)
 
     @field_validator("database")
     @classmethod
@@ -221,6 +224,14 @@ class HubConfig(BaseModel):
         if self.database_env and os.environ.get(self.database_env):
             return os.environ[self.database_env]
         return anchored(self.database, self._base)
+
+
+def _known_zone(value: str) -> str:
+    try:
+        zone_named(value)
+    except ConfigError as exc:
+        raise ValueError(exc.message) from None
+    return value
 
 
 class Config(BaseModel):
@@ -274,7 +285,7 @@ def _describe(exc: ValidationError) -> str:
 
 def render(config: Config) -> str:
     """The configuration as TOML, every setting included (nothing is lost on a save)."""
-    hub: dict[str, Any] = {"database": config.hub.database}
+    hub: dict[str, Any] = {"database": config.hub.database, "time_zone": config.hub.time_zone}
     if config.hub.database_env != HubConfig().database_env:
         hub["database_env"] = config.hub.database_env or ""
     systems = {

@@ -166,6 +166,35 @@ def test_s002_05_sale_and_visit_counts_and_campaign_points_on_the_record(web: We
     assert re.search(r'id="stat-sales">3<', card) and re.search(r'id="stat-points">70<', card)
 
 
+def test_s002_05_visits_and_the_history_go_by_the_shop_s_calendar_days(web: WebWorld) -> None:
+    web.config.hub.time_zone = "Pacific/Auckland"  # UTC+13 in March
+    customer_id = _new(web)
+    api = web.api()
+    for number, at in (
+        ("A1", "2026-03-01T20:00:00Z"),  # 2 March, 09:00 in Auckland
+        ("A2", "2026-03-02T01:00:00Z"),  # 2 March, 14:00: the same visit
+        ("A3", "2026-03-02T23:30:00+10:00"),  # a Brisbane till: 2 March on its own clock
+        ("A4", "2026-03-31T11:30:00Z"),  # 1 April, 00:30 in Auckland
+    ):
+        posted = api.post(
+            "/api/v1/transactions",
+            json={"customer_id": customer_id, "number": number, "amount": 10, "at": at},
+        )
+        assert posted.status_code == 201, posted.text
+    assert customers.stats(web.store, customer_id).visits == 2
+    march_2 = api.get(
+        f"/api/v1/customers/{customer_id}/history",
+        params={"start": "2026-03-02", "end": "2026-03-02"},
+    ).json()
+    assert [(i["number"], i["date"]) for i in march_2["items"]] == [
+        ("A1", "2026-03-02"),
+        ("A2", "2026-03-02"),
+        ("A3", "2026-03-02"),
+    ]
+    everything = customers.history(web.store, customer_id)
+    assert customers.monthly_totals(everything) == [("2026-03", 3000), ("2026-04", 1000)]
+
+
 def test_s002_06_ar_account_type_credit_limit_and_credit_history(web: WebWorld) -> None:
     customer_id = _new(web)
     with pytest.raises(ValidationError, match="no accounts-receivable account"):

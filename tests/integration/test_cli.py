@@ -175,3 +175,18 @@ def test_secrets_and_unreachable_databases_get_a_clear_message_not_a_traceback(
     status = accord(elsewhere, "status", "-c", str(tmp_path / "accord.toml"))
     assert status.returncode == 0, status.stderr
     assert not (elsewhere / ".accord").exists()
+
+
+def test_init_writes_the_business_time_zone_for_the_hub_and_the_erp(tmp_path: Path) -> None:
+    erp = f"sqlite:///{tmp_path / 'erp.db'}"
+    wrong = accord(tmp_path, "init", "--erp-url", erp, "--time-zone", "Mars/Olympus")
+    assert wrong.returncode == 2 and "unknown time zone 'Mars/Olympus'" in wrong.stderr
+    assert not (tmp_path / "accord.toml").exists()
+    made = accord(tmp_path, "init", "--erp-url", erp, "--time-zone", "Pacific/Auckland")
+    assert made.returncode == 0, made.stderr
+    assert "time zone Pacific/Auckland" in made.stdout
+    from accord.config import load
+
+    settings = load(tmp_path / "accord.toml")
+    assert settings.hub.time_zone == "Pacific/Auckland"
+    assert settings.systems["erp"].time_zone == "Pacific/Auckland"

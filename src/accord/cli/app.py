@@ -13,9 +13,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from accord import config as config_module
 from accord.cli import exact, profiles, push, render, schedule, serve, users, worker
 from accord.cli.sandbox import sandbox_app
-from accord.clock import local_zone_name
+from accord.clock import local_zone_name, zone_named
 from accord.config import DEFAULT_CONFIG, Config, HubConfig, SystemConfig
-from accord.connectors.sql_tables import zone_named
 from accord.errors import AccordError, ConfigError
 from accord.service import queries, sync_many
 from accord.service import sync as sync_service
@@ -57,13 +56,20 @@ def init(
     ] = None,
     time_zone: Annotated[
         str | None,
-        typer.Option(help="the ERP's time zone for its stamps (default: this machine's)"),
+        typer.Option(
+            help="the business's time zone: the ERP's stamps, the shop's days"
+            " (default: this machine's)"
+        ),
     ] = None,
 ) -> None:
     """Create a configuration and an empty hub database (SQLite in .accord/ by default)."""
     if config.exists():
         raise AccordError(f"{config} already exists; edit it or remove it first")
-    settings = Config(hub=HubConfig())
+    # Exo stamps rows in its server's local time, usually this machine's zone; the shop's
+    # days are the business's days.
+    zone = time_zone or local_zone_name()
+    zone_named(zone)  # an unknown name is refused here, with the setting named
+    settings = Config(hub=HubConfig(time_zone=zone))
     if erp_url:
         if config_module.carries_password(erp_url):
             raise ConfigError(
@@ -71,9 +77,6 @@ def init(
                 " file: run `accord init` without --erp-url, then set url_env in the file to"
                 " an environment variable that holds the URL"
             )
-        # Exo stamps rows in its server's local time, usually this machine's zone.
-        zone = time_zone or local_zone_name()
-        zone_named(zone)  # an unknown name is refused here, with the setting named
         settings.systems["erp"] = SystemConfig(
             kind="sql", preset="exo", url=erp_url, time_zone=zone
         )
@@ -82,9 +85,7 @@ def init(
     open_hub(settings).close()
     shown = config_module.shown_url(settings.hub.resolved_url())
     console.print(f"wrote {config}; hub database ready at {shown}")
-    if erp_url:
-        zone = settings.systems["erp"].time_zone
-        console.print(f"the ERP's modified times are read as {zone} time (time_zone)")
+    console.print(f"time zone {zone} (time_zone): the shop's days and the ERP's stamps")
 
 
 @app.command()

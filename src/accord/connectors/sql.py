@@ -52,7 +52,7 @@ from sqlalchemy import (
 )
 from sqlalchemy import exc as sa_exc
 
-from accord.clock import Clock, SystemClock, from_iso, to_iso
+from accord.clock import Clock, SystemClock, from_iso, to_iso, zone_named
 from accord.connectors.base import (
     Capabilities,
     ChangeBatch,
@@ -73,7 +73,6 @@ from accord.connectors.sql_tables import (
     own_stamp,
     reflect,
     same_zone,
-    zone_named,
 )
 from accord.errors import ConfigError, ConnectorError, PermanentError, TransientError
 from accord.store.database import make_system_engine

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from hashlib import blake2b
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import (
     Column,
@@ -32,7 +31,7 @@ from sqlalchemy import (
 from sqlalchemy import types as sqltypes
 from sqlalchemy.exc import NoSuchTableError
 
-from accord.clock import from_iso, to_iso
+from accord.clock import UTC_NAMES, from_iso, to_iso, zone_named
 from accord.connectors.base import ExternalRecord, Operation, OperationResult
 from accord.errors import ConfigError
 
@@ -408,30 +407,14 @@ def _mapping(row: Sequence[Any]) -> Any:
     return getattr(row, "_mapping", {})
 
 
-def zone_named(name: str) -> tzinfo:
-    """An IANA time zone by name (UTC as ``datetime.UTC``)."""
-    if name.upper() in _UTC_NAMES:
-        return UTC
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(
-            f"unknown time zone {name!r}: give an IANA name such as Pacific/Auckland",
-            field="time_zone",
-        ) from None
-
-
 def same_zone(a: tzinfo, b: tzinfo) -> bool:
     return _zone_name(a) == _zone_name(b)
-
-
-_UTC_NAMES = frozenset({"UTC", "ETC/UTC", "Z", "GMT", "ETC/GMT"})
 
 
 def _zone_name(zone: tzinfo) -> str | None:
     """The name a cursor records for a stamp zone; None for UTC (cursors before zones)."""
     key = getattr(zone, "key", None)
-    if zone is UTC or key is None or key.upper() in _UTC_NAMES:
+    if zone is UTC or key is None or key.upper() in UTC_NAMES:
         return None
     return str(key)
 

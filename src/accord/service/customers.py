@@ -492,7 +492,7 @@ def stats(store: HubStore, record_id: int) -> Stats:
             select(
                 func.count().filter(t.c.kind == "sale").label("sales"),
                 func.count().filter(t.c.kind == "return").label("returns"),
-                func.count(func.distinct(func.substr(t.c.at, 1, 10))).label("visits"),
+                func.count(func.distinct(t.c.local_date)).label("visits"),
                 func.coalesce(func.sum(t.c.points), 0).label("points"),
                 func.coalesce(func.sum(t.c.amount_cents), 0).label("spent"),
             ).where(t.c.record_id == record_id)
@@ -503,21 +503,22 @@ def stats(store: HubStore, record_id: int) -> Stats:
 def history(
     store: HubStore, record_id: int, start: date | None = None, end: date | None = None
 ) -> list[Any]:
-    """The customer's transactions, oldest first, between two dates (inclusive)."""
+    """The customer's transactions, oldest first, between two of the shop's dates (inclusive)."""
     query = select(transactions).where(transactions.c.record_id == record_id)
     if start:
-        query = query.where(transactions.c.at >= start.isoformat())
+        query = query.where(transactions.c.local_date >= start.isoformat())
     if end:
-        query = query.where(transactions.c.at < end.isoformat() + "T99")
+        query = query.where(transactions.c.local_date <= end.isoformat())
     with store.transaction() as conn:
         return list(conn.execute(query.order_by(transactions.c.at, transactions.c.id)))
 
 
 def monthly_totals(rows: list[Any]) -> list[tuple[str, int]]:
-    """Net amount per month (YYYY-MM) for the history chart, months without sales included."""
+    """Net amount per month (YYYY-MM, the shop's months) for the history chart, months
+    without sales included."""
     totals: dict[str, int] = {}
     for row in rows:
-        key = str(row.at)[:7]
+        key = str(row.local_date)[:7]
         totals[key] = totals.get(key, 0) + int(row.amount_cents)
     if not totals:
         return []

@@ -9,14 +9,14 @@ till needs (S002-03/04/07); a customer made inactive or deleted comes once as a 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, date, datetime, tzinfo
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
 from sqlalchemy import Connection, insert, select
 from sqlalchemy.exc import IntegrityError
 
-from accord.clock import Clock, SystemClock, from_iso, to_iso
+from accord.clock import Clock, SystemClock, as_utc, from_iso, to_iso
 from accord.errors import ValidationError
 from accord.service.customers import ENTITY, get_customer
 from accord.store import HubStore
@@ -107,8 +107,12 @@ def post_transaction(
     location: str | None = None,
     at: datetime | None = None,
     clock: Clock | None = None,
+    zone: tzinfo = UTC,
 ) -> tuple[int, bool]:
     """Record a sale or return; returns (transaction id, created).
+
+    Its day (for visits and the history) is the date on the till's clock where the till
+    gave its time with an offset, else the date in ``zone``, the business's time zone.
 
     Posting the same transaction number again (a till retrying after a lost answer) is
     accepted once and changes nothing; the same number with other details is refused.
@@ -149,6 +153,7 @@ def post_transaction(
     earned = int(cents / 100) if points is None else (-abs(points) if cents < 0 else points)
     now = (clock or SystemClock()).now()
     when = to_iso(at or now)
+    local_date = shop_date(at or now, zone).isoformat()
     with store.transaction() as conn:
         existing = _posted(conn, number, customer_id, kind, cents)
         if existing is not None:
@@ -165,6 +170,7 @@ def post_transaction(
                         points=earned,
                         location=location,
                         at=when,
+                        local_date=local_date,
                         created_at=to_iso(now),
                     )
                     .returning(transactions.c.id)
@@ -176,6 +182,15 @@ def post_transaction(
                 raise
             return existing, False
     return int(new_id), True
+
+
+def shop_date(moment: datetime, zone: tzinfo) -> date:
+    """The calendar date of a sale: as the till's clock showed it where the till gave a
+    local time (a non-zero offset), else in the business's zone."""
+    offset = moment.utcoffset()
+    if offset is None or not offset:
+        return as_utc(moment).astimezone(zone).date()
+    return moment.date()
 
 
 def _posted(conn: Connection, number: str, customer_id: int, kind: str, cents: int) -> int | None:

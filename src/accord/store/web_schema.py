@@ -69,6 +69,8 @@ transactions = Table(
     Column("points", Integer, nullable=False, default=0),  # campaign points earned (or lost)
     Column("location", String(128)),
     Column("at", Time, nullable=False),
+    # The shop's calendar date of the sale (YYYY-MM-DD): visits and the history go by it.
+    Column("local_date", String(10), nullable=False),
     Column("created_at", Time, nullable=False),
     Index("ix_pos_transactions_record", "record_id", "at"),
 )

@@ -88,6 +88,7 @@ class TransactionOut(BaseModel):
     points: int
     location: str | None
     at: str
+    date: str  # the shop's calendar date of the sale (YYYY-MM-DD)
 
 
 class History(BaseModel):
@@ -347,6 +348,7 @@ def customer_history(
                 points=r.points,
                 location=r.location,
                 at=r.at,
+                date=r.local_date,
             )
             for r in rows
         ],

@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel
 
+from accord.clock import zone_named
 from accord.service import pos
 from accord.web.auth import Identity, api_editor, api_viewer
 from accord.web.state import WebState, web_state
@@ -73,6 +74,7 @@ def post_transaction(
         location=body.location,
         at=pos.parse_time(body.at),
         clock=state.clock,
+        zone=zone_named(state.config.hub.time_zone),
     )
     if not created:
         response.status_code = 200
