@@ -188,7 +188,7 @@ def _instrument() -> dict[str, float]:
 CODE_OWNER = "erp1"  # the system whose account numbers are the hub's account codes
 
 
-def _owns_codes(name: str, accepted: Sequence[str]) -> dict[str, bool]:
+def _owns_codes(name: str, accepted: Sequence[str]) -> dict[str, Any]:
     """``owns_codes`` for versions of accord that have it (one owner per configuration)."""
     return {"owns_codes": name == CODE_OWNER} if "owns_codes" in accepted else {}
 
@@ -381,8 +381,9 @@ def dlt_worker(task: DltTask) -> dict[str, Any]:
         destination=dlt.destinations.duckdb(str(workdir / "bench.duckdb")),
         dataset_name="erp",
     )
+    resource: Any = dlt.resource  # its overloads do not type a generator with columns
     resources = [
-        dlt.resource(
+        resource(
             pages(q),
             name=q.table,
             primary_key=list(q.keys),
