@@ -386,23 +386,13 @@ def test_rows_stamped_without_fractions_by_another_program_are_all_read(
     which sorts before the '2026-05-01 09:00:00.000000' SQLAlchemy binds. A page ending
     inside such a second must not skip the rest of it."""
     engine, _ = system
-    with engine.begin() as conn:
-        for i in range(250):
-            conn.exec_driver_sql(
-                "INSERT INTO COMPANIES (CODE, NAME, ACTIVE, MODIFIED)"
-                " VALUES (?, ?, 'Y', '2026-05-01 09:00:00')",
-                (f"C{i}", f"Company {i}"),
-            )
+    _stamp_without_fractions(engine, [(f"C{i}", f"Company {i}") for i in range(250)])
     connector = SqlConnector("erp", "sqlite://", [SPEC], clock, engine=engine)
     batches = list(connector.read_changes("companies", None, 100))
     assert [len(b.records) for b in batches] == [100, 100, 50]
     assert len({r.key for b in batches for r in b.records}) == 250
     # Read on from where the pages left off: nothing new, nothing missed since.
-    with engine.begin() as conn:
-        conn.exec_driver_sql(
-            "INSERT INTO COMPANIES (CODE, NAME, ACTIVE, MODIFIED)"
-            " VALUES ('LATE', 'Late', 'Y', '2026-05-01 09:00:00')"
-        )
+    _stamp_without_fractions(engine, [("LATE", "Late")])
     later = list(connector.read_changes("companies", batches[-1].cursor, 100))
     assert "LATE" in {r.values["CODE"] for b in later for r in b.records}
 
@@ -411,16 +401,21 @@ def test_a_cursor_without_overlap_continues_inside_a_second_stored_without_fract
     clock: ManualClock, system: tuple[Engine, Table]
 ) -> None:
     engine, _ = system
-    with engine.begin() as conn:
-        for i in range(250):
-            conn.exec_driver_sql(
-                "INSERT INTO COMPANIES (CODE, NAME, ACTIVE, MODIFIED)"
-                " VALUES (?, ?, 'Y', '2026-05-01 09:00:00')",
-                (f"C{i}", f"Company {i}"),
-            )
+    _stamp_without_fractions(engine, [(f"C{i}", f"Company {i}") for i in range(250)])
     exact = replace(SPEC, overlap_seconds=0)
     connector = SqlConnector("erp", "sqlite://", [exact], clock, engine=engine)
     first = next(iter(connector.read_changes("companies", None, 100)))
     rest = list(connector.read_changes("companies", first.cursor, 100))
     keys = [r.key for r in first.records] + [r.key for b in rest for r in b.records]
     assert len(keys) == len(set(keys)) == 250
+
+
+def _stamp_without_fractions(engine: Engine, rows: list[tuple[str, str]]) -> None:
+    """Companies inserted as another program does, stamped by CURRENT_TIMESTAMP's format."""
+    with engine.begin() as conn:
+        for code, name in rows:
+            conn.exec_driver_sql(
+                "INSERT INTO COMPANIES (CODE, NAME, ACTIVE, MODIFIED)"
+                " VALUES (?, ?, 'Y', '2026-05-01 09:00:00')",
+                (code, name),
+            )

@@ -3,8 +3,6 @@ import profiles."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy import select
@@ -57,23 +55,3 @@ def test_import_profiles_are_stored(store: HubStore) -> None:
 def test_a_bad_secret_key_is_named() -> None:
     with pytest.raises(ConfigError, match="not a valid Fernet key"):
         SecretBox("too-short")
-
-
-def test_the_migration_builds_the_tables_the_code_declares(store: HubStore) -> None:
-    from alembic.autogenerate import compare_metadata
-    from alembic.migration import MigrationContext
-
-    from accord.store.exact_schema import metadata
-
-    with store.engine.connect() as conn:
-        differences = compare_metadata(MigrationContext.configure(conn), metadata)
-    mine = set(metadata.tables)
-    assert [d for d in differences if _table_of(d) in mine] == []
-
-
-def _table_of(difference: Any) -> str | None:
-    if isinstance(difference, list):  # column modifications: [(op, schema, table, ...)]
-        return str(difference[0][2])
-    item = difference[1]
-    table = getattr(item, "table", item)
-    return str(getattr(table, "name", None))

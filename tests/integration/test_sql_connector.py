@@ -1053,24 +1053,10 @@ def test_text_keys_differing_only_by_trailing_blanks_are_separate_records(
     erp: Engine, connect: Callable[..., SqlConnector]
 ) -> None:
     """SQLite and PostgreSQL tell VARCHAR 'A' from 'A ': a batch writes each its own row."""
-    codes = Table(
-        "CODES",
-        MetaData(),
-        Column("CODE", String(10), primary_key=True),
-        Column("NAME", String(30)),
-        Column("LAST_UPDATED", STAMP),
+    codes = _coded_table(erp, "CODES", String(10), {"A": "plain", "A ": "blank"})
+    connector = connect(
+        [_coded_spec("codes", codes)], ManualClock(datetime(2026, 3, 2, 12, tzinfo=UTC))
     )
-    codes.create(erp)
-    with erp.begin() as conn:
-        conn.execute(
-            insert(codes),
-            [
-                {"CODE": "A", "NAME": "plain", "LAST_UPDATED": T0},
-                {"CODE": "A ", "NAME": "blank", "LAST_UPDATED": T0},
-            ],
-        )
-    spec = TableSpec("codes", "CODES", "CODE", ("NAME",), modified="LAST_UPDATED")
-    connector = connect([spec], ManualClock(datetime(2026, 3, 2, 12, 0, tzinfo=UTC)))
     plain, blank = connector.read_by_keys("codes", ["A", "A "])
     assert (plain.values["NAME"], blank.values["NAME"]) == ("plain", "blank")
 
@@ -1093,21 +1079,33 @@ def test_fixed_width_text_keys_match_their_padded_rows(
     erp: Engine, connect: Callable[..., SqlConnector]
 ) -> None:
     """A CHAR key comes back padded to its width (PostgreSQL); it is still the key written."""
-    codes = Table(
-        "FIXED_CODES",
-        MetaData(),
-        Column("CODE", CHAR(6), primary_key=True),
-        Column("NAME", String(30)),
-        Column("LAST_UPDATED", STAMP),
+    codes = _coded_table(erp, "FIXED_CODES", CHAR(6), {"AB": "one"})
+    connector = connect(
+        [_coded_spec("fixed", codes)], ManualClock(datetime(2026, 3, 2, 12, tzinfo=UTC))
     )
-    codes.create(erp)
-    with erp.begin() as conn:
-        conn.execute(insert(codes), [{"CODE": "AB", "NAME": "one", "LAST_UPDATED": T0}])
-    spec = TableSpec("fixed", "FIXED_CODES", "CODE", ("NAME",), modified="LAST_UPDATED")
-    connector = connect([spec], ManualClock(datetime(2026, 3, 2, 12, 0, tzinfo=UTC)))
     (seen,) = connector.read_by_keys("fixed", ["AB"])
     results = connector.apply(
         "fixed", [Operation("update", "AB", {"NAME": "two"}, expected_version=seen.version)]
     )
     assert [r.ok for r in results] == [True], results
     versions_match_a_read(connector, "fixed", results)
+
+
+def _coded_table(erp: Engine, name: str, key_type: Any, rows: dict[str, str]) -> Table:
+    """A table keyed by a text code, holding ``rows`` (code -> name)."""
+    table = Table(
+        name,
+        MetaData(),
+        Column("CODE", key_type, primary_key=True),
+        Column("NAME", String(30)),
+        Column("LAST_UPDATED", STAMP),
+    )
+    table.create(erp)
+    with erp.begin() as conn:
+        values = [{"CODE": c, "NAME": n, "LAST_UPDATED": T0} for c, n in rows.items()]
+        conn.execute(insert(table), values)
+    return table
+
+
+def _coded_spec(entity: str, table: Table) -> TableSpec:
+    return TableSpec(entity, table.name, "CODE", ("NAME",), modified="LAST_UPDATED")
