@@ -12,10 +12,11 @@ import re
 import tomllib
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import tomli_w
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -30,6 +31,18 @@ from sqlalchemy.exc import ArgumentError
 
 from accord.clock import zone_named
 from accord.errors import ConfigError
+
+
+def _known_zone(value: str) -> str:
+    try:
+        zone_named(value)
+    except ConfigError as exc:
+        raise ValueError(exc.message) from None
+    return value
+
+
+# An IANA time zone name, refused when the file loads if unknown.
+ZoneName = Annotated[str, AfterValidator(_known_zone)]
 
 DEFAULT_DIR = Path(".accord")
 DEFAULT_CONFIG = Path("accord.toml")
@@ -137,7 +150,7 @@ class SystemConfig(BaseModel):
     region: str = "NZ"  # for phone numbers written without a country code
     # The IANA zone of the date-times a SQL system stores without one: Exo's LAST_UPDATED
     # is its SQL Server's local time. Modified times decide last-writer-wins conflicts.
-    time_zone: str = "UTC"
+    time_zone: ZoneName = "UTC"
     # This system's account numbers are the hub's account codes (and so a key to match
     # on). Off for a further system with numbering of its own: its records are then
     # linked only through the hub (creates carry a marker), never by number.
@@ -161,11 +174,6 @@ class SystemConfig(BaseModel):
             except ConfigError as exc:
                 raise ValueError(exc.message) from None
         return value
-
-    @field_validator("time_zone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        return _known_zone(value)
 
     @field_validator("url")
     @classmethod
@@ -201,13 +209,8 @@ class HubConfig(BaseModel):
     database_env: str | None = "ACCORD_DATABASE_URL"
     # The business's IANA zone: the calendar day of a sale a till posts in UTC, for visit
     # counts and the history's dates (10:00 in Auckland is that day, not the UTC day before).
-    time_zone: str = "UTC"
+    time_zone: ZoneName = "UTC"
     _base: Path | None = PrivateAttr(default=None)  # the configuration file's folder
-
-    @field_validator("time_zone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        return _known_zone(value)
 
     @field_validator("database")
     @classmethod
@@ -224,14 +227,6 @@ class HubConfig(BaseModel):
         if self.database_env and os.environ.get(self.database_env):
             return os.environ[self.database_env]
         return anchored(self.database, self._base)
-
-
-def _known_zone(value: str) -> str:
-    try:
-        zone_named(value)
-    except ConfigError as exc:
-        raise ValueError(exc.message) from None
-    return value
 
 
 class Config(BaseModel):

@@ -187,10 +187,9 @@ def post_transaction(
 def shop_date(moment: datetime, zone: tzinfo) -> date:
     """The calendar date of a sale: as the till's clock showed it where the till gave a
     local time (a non-zero offset), else in the business's zone."""
-    offset = moment.utcoffset()
-    if offset is None or not offset:
-        return as_utc(moment).astimezone(zone).date()
-    return moment.date()
+    if moment.utcoffset():
+        return moment.date()
+    return as_utc(moment).astimezone(zone).date()
 
 
 def _posted(conn: Connection, number: str, customer_id: int, kind: str, cents: int) -> int | None:
