@@ -7,7 +7,7 @@ strings (``2026-11-24T08:33:36.000000Z``) in JSON, so stored times compare as st
 from __future__ import annotations
 
 import os
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -75,6 +75,27 @@ def zone_named(name: str) -> tzinfo:
             f"unknown time zone {name!r}: give an IANA name such as Pacific/Auckland",
             field="time_zone",
         ) from None
+
+
+def local_date(moment: datetime, zone: str) -> date:
+    """The calendar date of a moment on the business's clock (``[hub] time_zone``)."""
+    return as_utc(moment).astimezone(zone_named(zone)).date()
+
+
+def local_moment(text: str | None, zone: str) -> str:
+    """A stored time (ISO 8601) as the business's wall clock shows it: ``YYYY-MM-DD HH:MM``.
+
+    A date alone, or text that is not a time, is shown as it is.
+    """
+    if not text:
+        return ""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return text
+    if moment.tzinfo is None and len(text) <= 10:
+        return text  # a calendar date: no clock to turn
+    return as_utc(moment).astimezone(zone_named(zone)).strftime("%Y-%m-%d %H:%M")
 
 
 def local_zone_name() -> str:

@@ -114,7 +114,8 @@ class Schedule(BaseModel):
     # "immediate": hub edits reach the system within seconds (S001-03), driven by the journal.
     push: str = "15m"  # hub -> system
     pull: str = "60m"  # system -> hub
-    nightly: str = "02:00"  # HH:MM (UTC) when the preset's nightly jobs run (S001-05)
+    # HH:MM in the hub's time zone when the preset's nightly jobs run (S001-05)
+    nightly: str = "02:00"
 
     @field_validator("push", "pull")
     @classmethod

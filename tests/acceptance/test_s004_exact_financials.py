@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
+from accord.clock import ManualClock, local_date
 from accord.errors import AccordError
 from accord.sandbox.exact import Fault
 from accord.sandbox.exact_data import ENTITY_ACCOUNT
@@ -40,12 +41,41 @@ def test_s004_05_open_invoices_balance_and_overdue_per_customer(
 
     assert financials.refresh(world.config, SYSTEM, world.store) >= 1
     hub = world.hub_company(str(account["ID"]))
-    (found,) = financials.for_record(world.store, hub.id)
+    (found,) = financials.for_record(world.store, hub.id, now.date())
     assert found.balance_cents == 10010 + 25000 - 2005
     assert found.overdue_cents == 10010 - 2005
     assert [i.amount_cents for i in found.invoices] == [10010, -2005, 25000]  # by due date
     assert [i.overdue for i in found.invoices] == [True, True, False]
     assert financials.money(found.balance_cents, found.currency) == "EUR 330.05"
+
+
+def test_s004_05_overdue_goes_by_the_business_s_date(make_exact: WorldFactory) -> None:
+    world = make_exact(accounts=3, seed=11)
+    world.sync()
+    account = world.accounts()[1]
+    with world.data.lock:
+        world.data.receivables.clear()
+    due_10th = datetime(2026, 6, 10, tzinfo=UTC)
+    world.data.add_receivable(str(account["ID"]), 70.00, due_10th - timedelta(days=30), due_10th)
+    world.data.add_receivable(
+        str(account["ID"]), 30.00, due_10th - timedelta(days=20), due_10th + timedelta(days=10)
+    )
+    # 20:00 UTC on the 10th is 08:00 on the 11th in Auckland: the first invoice is overdue.
+    config = world.config.model_copy(
+        update={"hub": world.config.hub.model_copy(update={"time_zone": "Pacific/Auckland"})}
+    )
+    refreshed = ManualClock(datetime(2026, 6, 10, 20, 0, tzinfo=UTC))
+    financials.refresh(config, SYSTEM, world.store, clock=refreshed)
+    hub = world.hub_company(str(account["ID"]))
+    today = local_date(refreshed.now(), config.hub.time_zone)
+    assert today == date(2026, 6, 11)
+    (found,) = financials.for_record(world.store, hub.id, today)
+    assert [i.overdue for i in found.invoices] == [True, False]
+    assert found.overdue_cents == 7000
+    # Three weeks on, with no refresh since, the second is overdue too, in the total as well.
+    (later,) = financials.for_record(world.store, hub.id, date(2026, 7, 1))
+    assert [i.overdue for i in later.invoices] == [True, True]
+    assert later.overdue_cents == later.balance_cents == 10000
 
 
 def test_s004_05_a_failed_refresh_keeps_the_previous_figures(make_exact: WorldFactory) -> None:
@@ -54,13 +84,14 @@ def test_s004_05_a_failed_refresh_keeps_the_previous_figures(make_exact: WorldFa
     financials.refresh(world.config, SYSTEM, world.store)
     with_invoices = {str(r["AccountId"]).lower() for r in world.data.receivables}
     hub_ids = [world.hub_company(a).id for a in with_invoices]
-    before = {h: financials.for_record(world.store, h)[0].balance_cents for h in hub_ids}
+    today = datetime.now(UTC).date()
+    before = {h: financials.for_record(world.store, h, today)[0].balance_cents for h in hub_ids}
     world.sandbox.server.inject(Fault("ReceivablesList", 400, times=1, message="Bad request"))
     world.data.receivables.clear()
     # The first page is refused: nothing is replaced.
     with pytest.raises(AccordError, match="Bad request"):
         financials.refresh(world.config, SYSTEM, world.store)
-    after = {h: financials.for_record(world.store, h)[0].balance_cents for h in hub_ids}
+    after = {h: financials.for_record(world.store, h, today)[0].balance_cents for h in hub_ids}
     assert after == before and before
 
 
@@ -125,12 +156,12 @@ def test_s004_05_open_amounts_are_split_at_the_financial_year_start(
     )
     financials.refresh(world.config, SYSTEM, world.store)
     hub = world.hub_company(str(account["ID"]))
-    (unset,) = financials.for_record(world.store, hub.id)
+    (unset,) = financials.for_record(world.store, hub.id, now.date())
     assert unset.year_start is None and unset.brought_forward_cents == 0
     # The financial year began 20 days ago: the older invoice is brought forward.
     start = (now - timedelta(days=20)).date()
     exact_connect.set_financial_year_start(world.config, SYSTEM, start.isoformat())
-    (found,) = financials.for_record(world.store, hub.id, today=now.date())
+    (found,) = financials.for_record(world.store, hub.id, now.date())
     assert found.year_start == start.isoformat()
     assert found.brought_forward_cents == 8000 and found.balance_cents == 12550
 

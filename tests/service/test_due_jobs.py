@@ -16,9 +16,9 @@ from accord.store import HubStore
 T0 = datetime(2026, 5, 6, 1, 0, tzinfo=UTC)
 
 
-def _settings(schedule: Schedule) -> Config:
+def _settings(schedule: Schedule, time_zone: str = "UTC") -> Config:
     return Config(
-        hub=HubConfig(database="sqlite://", database_env=None),
+        hub=HubConfig(database="sqlite://", database_env=None, time_zone=time_zone),
         systems={
             "erp": SystemConfig(
                 kind="sql", preset="exo", url="sqlite://", sync="two-way", schedule=schedule
@@ -154,6 +154,36 @@ def test_s001_05_first_start_after_the_time_waits_for_the_next_night(
     assert nightly not in _due(hub, settings, T0)  # started at 01:00: not tonight
     assert nightly not in _due(hub, settings, T0 + timedelta(hours=20))
     assert nightly in _due(hub, settings, T0 + timedelta(hours=23, minutes=31))
+
+
+def test_s001_05_the_nightly_time_is_the_business_s_clock_not_utc(
+    hub: HubStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Auckland is UTC+12 in May: two at night there is 14:00 UTC.
+    monkeypatch.setitem(exo.PRESET.nightly_jobs, "fix", lambda config, system: "done")
+    settings = _settings(Schedule(push="1d", pull="1d", nightly="02:00"), "Pacific/Auckland")
+    nightly = ("erp", ("nightly", "fix"))
+    night = datetime(2026, 5, 6, 13, 0, tzinfo=UTC)  # 01:00 on 7 May in Auckland
+    assert nightly not in _due(hub, settings, night)  # first look, before the time
+    assert nightly in _due(hub, settings, night + timedelta(hours=1))  # 02:00 there
+    # 02:00 UTC next day is the Auckland afternoon: the business's night has been.
+    assert nightly not in _due(hub, settings, night + timedelta(hours=13))
+    assert nightly in _due(hub, settings, night + timedelta(days=1, hours=1))
+
+
+def test_s001_05_nightly_jobs_run_once_on_the_nights_clocks_change(
+    hub: HubStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(exo.PRESET.nightly_jobs, "fix", lambda config, system: "done")
+    settings = _settings(Schedule(push="1d", pull="1d", nightly="02:30"), "Pacific/Auckland")
+    nightly = ("erp", ("nightly", "fix"))
+    # 5 April 2026: 03:00 goes back to 02:00, so 02:30 comes twice; it runs at the first.
+    assert nightly not in _due(hub, settings, datetime(2026, 4, 4, 12, 0, tzinfo=UTC))
+    assert nightly in _due(hub, settings, datetime(2026, 4, 4, 13, 30, tzinfo=UTC))
+    assert nightly not in _due(hub, settings, datetime(2026, 4, 4, 14, 30, tzinfo=UTC))
+    # 27 September 2026: 02:00 goes forward to 03:00, so 02:30 never comes; it runs at 03:00.
+    assert nightly not in _due(hub, settings, datetime(2026, 9, 26, 13, 59, tzinfo=UTC))
+    assert nightly in _due(hub, settings, datetime(2026, 9, 26, 14, 0, tzinfo=UTC))
 
 
 def test_schedules_refuse_what_they_cannot_mean() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 
 from accord.config import SystemConfig
 from accord.service import card_layout, customers, queries
@@ -128,6 +129,21 @@ def test_restore_a_value_from_the_field_history_page(web: WebWorld) -> None:
         data={"csrf_token": csrf, "seq": seq.group(1), "field": "last_name"},
     )
     assert customers.get_customer(web.store, customer_id).data["last_name"] == "First"
+
+
+def test_times_on_the_pages_are_on_the_business_s_clock(web: WebWorld) -> None:
+    web.config.hub.time_zone = "Pacific/Auckland"
+    web.clock.set(datetime(2026, 1, 2, 23, 30, tzinfo=UTC))  # 12:30 on 3 January there
+    customer_id = _customer(web, last_name="First")
+    customers.add_order(
+        web.store, customer_id, number="W-1", order_type="layaway", placed_at="2026-01-02T23:40:00Z"
+    )
+    browser, _ = web.browser("viewer")
+    history = browser.get(f"/records/{customer_id}/history").text
+    assert "2026-01-03 12:30" in history and "2026-01-02 23:30" not in history
+    assert "Times shown in Pacific/Auckland time." in history
+    orders = browser.get(f"/customers/{customer_id}?tab=orders").text
+    assert "<td>2026-01-03</td><td>W-1</td>" in orders, orders
 
 
 def test_sync_now_and_retry_from_the_monitor(web: WebWorld) -> None:

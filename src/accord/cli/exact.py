@@ -14,6 +14,7 @@ from rich.console import Console
 
 from accord import config as config_module
 from accord.cli import render
+from accord.clock import SystemClock, local_date, local_moment
 from accord.config import DEFAULT_CONFIG
 from accord.service import exact_connect, financials, queries
 from accord.service.exact_customers import create_customer
@@ -59,14 +60,15 @@ def connect_exact(
 @exact_app.command("status")
 def status(system: SystemOption = "exact", config: ConfigOption = DEFAULT_CONFIG) -> None:
     """The connection: division, financial-year start, and the last run's API budget."""
-    found = exact_connect.connection(config_module.load(config), system)
+    settings = config_module.load(config)
+    found = exact_connect.connection(settings, system)
     if found is None:
         console.print(f"not connected: run `accord connect exact --system {system}`")
         return
     console.print(
         f"connected to division {found.division}"
         + (f" as {found.user_name}" if found.user_name else "")
-        + f" since {found.connected_at[:16].replace('T', ' ')} UTC"
+        + f" since {local_moment(found.connected_at, settings.hub.time_zone)}"
     )
     console.print(f"financial year starts on {found.financial_year_start or '(not set)'}")
     console.print(f"last run: {found.last_budget or 'none yet'}")
@@ -137,7 +139,8 @@ def show(
         record_id = queries.find_record(store, record)
         with store.transaction() as conn:
             found = records.get(conn, record_id)
-        figures = financials.for_record(store, record_id)
+        today = local_date(SystemClock().now(), settings.hub.time_zone)
+        figures = financials.for_record(store, record_id, today)
     finally:
         store.close()
     assert found is not None
@@ -149,7 +152,7 @@ def show(
         console.print(
             f"[bold]{item.system}[/bold] balance {financials.money(item.balance_cents, item.currency)},"
             f" overdue {financials.money(item.overdue_cents, item.currency)}"
-            f" (as of {item.refreshed_at[:16].replace('T', ' ')} UTC)"
+            f" (invoices as of {local_moment(item.refreshed_at, settings.hub.time_zone)})"
         )
         if item.year_start:
             earlier = item.brought_forward_cents

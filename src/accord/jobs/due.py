@@ -3,16 +3,18 @@
 Each direction runs on its own interval (S000-04); ``push = "immediate"`` links get a push
 whenever the journal moved since the last look (S001-03), or as soon as they can after
 changes went by while they could not (paused, off, a push job that gave up); a preset's nightly jobs run once
-a day after the configured time (S001-05). Next-due times live in the hub's settings
+a day after the configured time (S001-05), a time on the business's clock (``[hub]
+time_zone``): "02:00" is two at night where the business is, not in Greenwich. Next-due times live in the hub's settings
 table, so they survive restarts and `accord status` can show them.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 
 from sqlalchemy import Connection
 
+from accord.clock import zone_named
 from accord.config import IMMEDIATE, Config, parse_duration
 from accord.jobs import state, tasks
 
@@ -72,15 +74,19 @@ def _nightly(
     if not jobs:
         return []
     hour, minute = (int(part) for part in settings.system(name).schedule.nightly.split(":"))
-    moment = now.replace(hour=hour, minute=minute, second=0, microsecond=0)
-    today = now.date().isoformat()
+    # Wall-clock time and date where the business is. On the night clocks go forward a
+    # time that does not exist is passed, so it runs at the first moment after; on the
+    # night they go back it runs once, the first time that hour comes round.
+    local = now.astimezone(zone_named(settings.hub.time_zone))
+    after = local.time() >= time(hour, minute)
+    today = local.date().isoformat()
     done = known.nightly_done(name)
     if done is None:
         # The first look: the first run is at the next occurrence of the time, not now.
-        yesterday = (now - timedelta(days=1)).date().isoformat()
-        state.set_nightly_done(conn, name, today if now >= moment else yesterday)
+        yesterday = (local.date() - timedelta(days=1)).isoformat()
+        state.set_nightly_done(conn, name, today if after else yesterday)
         return []
-    if now < moment or done == today:
+    if not after or done == today:
         return []
     state.set_nightly_done(conn, name, today)
     return jobs

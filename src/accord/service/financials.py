@@ -19,7 +19,7 @@ from typing import Any
 
 from sqlalchemy import delete, insert, select
 
-from accord.clock import Clock, SystemClock, to_iso
+from accord.clock import Clock, SystemClock, local_date, to_iso
 from accord.config import Config
 from accord.connectors.exact import odata_time, open_api
 from accord.service.exact_connect import exact_system, token_store
@@ -95,7 +95,7 @@ def refresh(config: Config, name: str, store: HubStore, clock: Clock | None = No
     """Read every open receivable from Exact and store the figures; returns customers."""
     system = exact_system(config, name)
     clock = clock or SystemClock()
-    today = clock.now().date().isoformat()
+    today = local_date(clock.now(), config.hub.time_zone).isoformat()
     api = open_api(name, system, token_store(store, name))
     try:
         rows = [
@@ -168,10 +168,14 @@ def _invoice(row: dict[str, Any], today: str) -> Invoice:
     )
 
 
-def for_record(store: HubStore, hub_id: int, today: date | None = None) -> list[Financials]:
-    """The stored figures of one hub customer, per Exact system, with its open invoices."""
-    on = today or SystemClock().now().date()
-    day = on.isoformat()
+def for_record(store: HubStore, hub_id: int, today: date) -> list[Financials]:
+    """The stored figures of one hub customer, per Exact system, with its open invoices.
+
+    ``today`` is the business's date (``accord.clock.local_date``): what is overdue is
+    judged on it, not on the day of the last refresh, so a due date passing between two
+    refreshes shows in the overdue amount as it does on the invoice.
+    """
+    day = today.isoformat()
     with store.transaction() as conn:
         rows = conn.execute(
             select(exact_financials).where(exact_financials.c.hub_id == hub_id)
@@ -183,7 +187,7 @@ def for_record(store: HubStore, hub_id: int, today: date | None = None) -> list[
         )
         found = []
         for row in rows:
-            year_start = current_year_start(starts.get(row.system), on)
+            year_start = current_year_start(starts.get(row.system), today)
             invoices = conn.execute(
                 select(exact_invoices)
                 .where(
@@ -192,6 +196,19 @@ def for_record(store: HubStore, hub_id: int, today: date | None = None) -> list[
                 )
                 .order_by(exact_invoices.c.due_date, exact_invoices.c.invoice_number)
             ).all()
+            open_invoices = [
+                Invoice(
+                    i.invoice_number,
+                    i.invoice_date,
+                    i.due_date,
+                    i.amount_cents,
+                    i.currency,
+                    i.description or "",
+                    i.your_ref or "",
+                    i.due_date is not None and i.due_date < day,
+                )
+                for i in invoices
+            ]
             found.append(
                 Financials(
                     row.system,
@@ -199,21 +216,9 @@ def for_record(store: HubStore, hub_id: int, today: date | None = None) -> list[
                     row.hub_id,
                     row.currency,
                     row.balance_cents,
-                    row.overdue_cents,
+                    sum(i.amount_cents for i in open_invoices if i.overdue),
                     row.refreshed_at,
-                    [
-                        Invoice(
-                            i.invoice_number,
-                            i.invoice_date,
-                            i.due_date,
-                            i.amount_cents,
-                            i.currency,
-                            i.description or "",
-                            i.your_ref or "",
-                            i.due_date is not None and i.due_date < day,
-                        )
-                        for i in invoices
-                    ],
+                    open_invoices,
                     year_start.isoformat() if year_start else None,
                 )
             )

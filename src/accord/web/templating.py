@@ -7,9 +7,13 @@ from typing import Any
 
 from fastapi import Request
 from fastapi.templating import Jinja2Templates
+from jinja2 import pass_context
+from jinja2.runtime import Context
 from starlette.responses import Response
 
+from accord.clock import local_moment
 from accord.web.auth import Identity
+from accord.web.state import web_state
 
 TEMPLATES = Path(__file__).parent / "templates"
 templates = Jinja2Templates(directory=str(TEMPLATES))
@@ -32,12 +36,16 @@ def shown(value: Any) -> str:
     return str(value)
 
 
-def day(text: str | None) -> str:
-    return "" if not text else str(text)[:10]
+@pass_context
+def day(context: Context, text: str | None) -> str:
+    """The business's calendar date of a stored UTC time; a date alone as it is."""
+    return local_moment(text, context.get("time_zone") or "UTC")[:10]
 
 
-def moment(text: str | None) -> str:
-    return "" if not text else str(text)[:16].replace("T", " ")
+@pass_context
+def moment(context: Context, text: str | None) -> str:
+    """A stored UTC time on the business's clock (``[hub] time_zone``), to the minute."""
+    return local_moment(text, context.get("time_zone") or "UTC")
 
 
 templates.env.filters.update(money=money, shown=shown, day=day, moment=moment)
@@ -51,6 +59,7 @@ def render(
     **context: Any,
 ) -> Response:
     context.setdefault("title", "Accord")
+    context.setdefault("time_zone", web_state(request).config.hub.time_zone)
     return templates.TemplateResponse(
         request,
         template,
