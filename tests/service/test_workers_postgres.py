@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import os
 import signal
+import time
 from pathlib import Path
 
 import pytest
 
+from accord.jobs.locks import hold_link
 from accord.sandbox.exo import ExoEditor
 from accord.service import queries
 from accord.service.records import edit_record
@@ -178,3 +180,42 @@ def test_a_running_worker_follows_settings_changed_in_the_configuration_file(
             store.close()
     assert codes == [0], workers.log_text()
     assert '"config.reloaded"' in _logs(workers)
+
+
+def test_a_link_busy_with_a_run_started_elsewhere_waits_without_failing(
+    tmp_path: Path, pg_schema_url: str
+) -> None:
+    # `accord sync erp00` by hand holds the link: the workers' jobs wait for it, using up
+    # none of the retries a real failure gets, and a hub edit made meanwhile goes out after.
+    settings = w.link_set(tmp_path, pg_schema_url, every="1s", count=1)
+    workers = w.Workers(tmp_path)
+    workers.start(1)
+    store: HubStore | None = None
+    try:
+        store = w.hub_when_ready(pg_schema_url)
+        hub = store
+        wait_for(lambda: count_runs(hub, "erp00", "ok") >= 2, 60, "the first runs")
+        with hold_link(hub, "erp00"):
+            held = count_runs(hub, "erp00")
+            company = queries.find_record(hub, "erp00:company:1")
+            edit_record(hub, company, {"name": "Kauri Busy Ltd"})
+            time.sleep(7)  # longer than a busy job waits (5 s): it finds the link busy again
+            assert count_runs(hub, "erp00") == held
+        erp = ExoEditor(str(settings.systems["erp00"].url))
+        try:
+            wait_for(
+                lambda: "Kauri Busy Ltd" in {c["NAME"] for c in _customers(erp)},
+                60,
+                "the edit to reach the ERP once the link is free",
+            )
+        finally:
+            erp.close()
+        jobs = w.job_rows(pg_schema_url, "accord.sync_link")
+        # Each job ran once (attempts 1): a busy link queued a fresh job, it retried none.
+        assert [j for j in jobs if j.status != "succeeded" or j.attempts != 1] == []
+        assert sum(1 for line in _logs(workers).splitlines() if "job.link_busy" in line) >= 2
+    finally:
+        codes = workers.stop()
+        if store is not None:
+            store.close()
+    assert codes == [0], workers.log_text()

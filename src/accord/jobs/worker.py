@@ -5,7 +5,9 @@
   once whichever worker takes them (the run also holds the link's advisory lock, which
   covers `accord sync` and the inline scheduler). Its ``queueing_lock`` is link and
   direction, so a link waiting in the queue is not queued twice. Failures are retried with
-  exponential backoff.
+  exponential backoff. A link busy with a run started elsewhere (`accord sync` by hand,
+  "Sync now" in a one-process service) is not a failure: the job ends and a fresh one,
+  with all its retries, waits a few seconds for the link (``busy_wait``).
 - ``accord.tick`` is periodic (every few seconds). Every worker runs Procrastinate's
   periodic deferrer, but the database lets exactly one deferral per tick through, and the
   tick's own lock keeps two ticks from overlapping: the scheduling decision is made in one
@@ -28,7 +30,7 @@ import datetime as dt
 import signal
 import threading
 from collections.abc import Callable
-from contextlib import ExitStack
+from contextlib import ExitStack, suppress
 from dataclasses import dataclass
 from typing import Any
 
@@ -113,12 +115,30 @@ class _Hub:
 
 
 def owe_push(store: HubStore, job: Job) -> None:
-    """A push job that failed for good (the ERP down, the link busy for minutes): the hub
+    """A push job that failed for good (the ERP down for minutes): the hub
     changes it was queued for were marked seen then, so the next tick owes the push."""
     args = job.task_kwargs
     if job.task_name == SYNC_TASK and args.get("direction") in ("push", "both"):
         with store.transaction() as conn:
             state.set_push_owed(conn, str(args["system"]), True)
+
+
+def wait_for_link(app: procrastinate.App, job: Job, seconds: int) -> dict[str, Any]:
+    """Queue the job afresh to run in ``seconds``, when its link was busy.
+
+    Not a retry: waiting for another run to finish is no failure, and must not use up the
+    attempts a real failure (the ERP down) gets. Where the same job already waits in the
+    queue, that one will do.
+    """
+    log.info("job.link_busy", task=job.task_name, args=job.task_kwargs, again_in=seconds)
+    with suppress(AlreadyEnqueued):  # the same job already waits: that one will do
+        app.configure_task(
+            job.task_name,
+            lock=job.lock,
+            queueing_lock=job.queueing_lock,
+            schedule_in={"seconds": seconds},
+        ).defer(**job.task_kwargs)
+    return {"status": "busy"}
 
 
 def build_app(
@@ -127,6 +147,7 @@ def build_app(
     tick_seconds: int = 2,
     stalled_after: float = 30.0,
     max_attempts: int = 5,
+    busy_wait: int = 5,
 ) -> tuple[procrastinate.App, _Hub]:
     """The Procrastinate app with Accord's tasks, bound to the configuration's hub.
 
@@ -150,9 +171,12 @@ def build_app(
         chosen = tasks.as_direction(direction, system)
         # should_abort turns true when the worker shuts down (or the job is aborted by
         # hand): the run then stops between two batches.
-        outcome = tasks.sync_link(
-            live.get(), system, chosen, store=hub.get(), stop=context.should_abort
-        )
+        try:
+            outcome = tasks.sync_link(
+                live.get(), system, chosen, store=hub.get(), stop=context.should_abort
+            )
+        except LinkBusyError:
+            return wait_for_link(app, context.job, busy_wait)
         if outcome.status == "stopped":
             if _twin_waits(hub.get(), context.job.queueing_lock):
                 # The same job already waits in the queue (queued while this one ran): it
@@ -161,9 +185,12 @@ def build_app(
             raise StoppedForShutdownError(f"run {outcome.run_id} of {system} stopped")
         return {"status": outcome.status, "run_id": outcome.run_id}
 
-    @app.task(name=NIGHTLY_TASK, queue=SYNC_QUEUE, retry=retry)
-    def nightly(system: str, job: str) -> str:
-        return tasks.run_nightly(live.get(), system, job, store=hub.get())
+    @app.task(name=NIGHTLY_TASK, queue=SYNC_QUEUE, retry=retry, pass_context=True)
+    def nightly(context: procrastinate.JobContext, system: str, job: str) -> Any:
+        try:
+            return tasks.run_nightly(live.get(), system, job, store=hub.get())
+        except LinkBusyError:
+            return wait_for_link(app, context.job, busy_wait)
 
     @app.periodic(cron=f"* * * * * */{tick_seconds}", periodic_id="schedule")
     @app.task(name=TICK_TASK, queue=TICK_QUEUE, priority=10)
