@@ -419,3 +419,39 @@ def _stamp_without_fractions(engine: Engine, rows: list[tuple[str, str]]) -> Non
                 " VALUES (?, ?, 'Y', '2026-05-01 09:00:00')",
                 (code, name),
             )
+
+
+def test_an_edit_in_the_hour_repeated_when_daylight_saving_ends_is_read(
+    clock: ManualClock, system: tuple[Engine, Table]
+) -> None:
+    """On 5 April 2026 Auckland's clocks go back from 03:00 NZDT to 02:00 NZST. An edit
+    at 02:10 in the second pass is stamped (naive, local) before a row stamped 02:50 in
+    the first pass: the read after must reach back past the hour, not only the overlap."""
+    engine, table = system
+    with engine.begin() as conn:
+        conn.execute(
+            insert(table),
+            [
+                {
+                    "CODE": "C1",
+                    "NAME": "Ann",
+                    "ACTIVE": "Y",
+                    "MODIFIED": datetime(2026, 4, 5, 2, 50),
+                },
+                {"CODE": "C2", "NAME": "Bob", "ACTIVE": "Y", "MODIFIED": datetime(2026, 4, 5, 1)},
+            ],
+        )
+    connector = SqlConnector("erp", "sqlite://", [SPEC], clock, engine=engine, time_zone=NZ)
+    cursor = None
+    for batch in connector.read_changes("companies", None, 10):
+        cursor = batch.cursor or cursor
+    with engine.begin() as conn:  # twenty minutes later, after the clocks went back
+        conn.execute(
+            update(table)
+            .where(table.c.CODE == "C2")
+            .values(NAME="Robert", MODIFIED=datetime(2026, 4, 5, 2, 10))
+        )
+    read = [
+        r.values["NAME"] for b in connector.read_changes("companies", cursor, 10) for r in b.records
+    ]
+    assert "Robert" in read

@@ -398,10 +398,12 @@ class SqlConnector:
         if stamp is None:  # stopped among the unstamped rows
             return [(col.is_(None), keys, parts) if parts else nulls, everything]
         if shape.spec.modified is not None:
-            since = shape.stored(from_iso(stamp), shape.cursor_zone(cursor))
-            overlap = shape.spec.overlap_seconds
-            if overlap > 0:
-                return [(col >= since - timedelta(seconds=overlap), stamped, None)]
+            moment, zone = from_iso(stamp), shape.cursor_zone(cursor)
+            since = shape.stored(moment, zone)
+            window = timedelta(seconds=shape.spec.overlap_seconds)
+            window += shape.step_back(moment, zone)  # clocks going back: the hour again
+            if window:
+                return [(col >= since - window, stamped, None)]
             # No window: continue from the stamp exactly as stored, where it is text.
             text = shape.cursor_stored(cursor)
             exact: Any = since if text is None else literal(text, Text())

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 from hashlib import blake2b
 from typing import Any
 
@@ -161,6 +161,23 @@ class Shape:
         if col is not None and isinstance(col.type, DateTime) and col.type.timezone:
             return moment.astimezone(UTC)
         return moment.astimezone(zone or self.stamp_zone).replace(tzinfo=None)
+
+    def step_back(self, moment: datetime, zone: tzinfo | None = None) -> timedelta:
+        """How far the column's naive stamps step back if the clocks go back just after
+        ``moment`` (the end of daylight saving), else nothing.
+
+        A row written in the repeated hour is stamped earlier, as stored, than a row
+        written before the change: a read continuing from ``moment`` must reach back
+        that far. Only a change within two hours after it matters (no zone steps back
+        more), since later stamps are past ``moment`` again.
+        """
+        col = self.order_col
+        if col is None or (isinstance(col.type, DateTime) and col.type.timezone):
+            return timedelta(0)
+        local = zone or self.stamp_zone
+        before = moment.astimezone(local).utcoffset() or timedelta(0)
+        after = (moment + timedelta(hours=2)).astimezone(local).utcoffset() or timedelta(0)
+        return max(timedelta(0), before - after)
 
     def zone_entry(self) -> dict[str, str]:
         """The cursor entry naming the stamp zone (none for UTC)."""
