@@ -257,6 +257,31 @@ def test_s000_07_app_delete_unticks_the_erp_active_flag(exo: ExoWorld) -> None:
     assert row is not None and row["ISACTIVE"] == "N"
 
 
+def test_s000_07_app_delete_of_one_copy_of_a_shared_contact_leaves_the_others_active(
+    exo: ExoWorld,
+) -> None:
+    exo.sync()
+    shared = exo.erp.shared_contacts()[0]
+    removed_from, *others = exo.erp.accounts_of(shared)
+    assert others
+    with exo.store.transaction() as conn:
+        errors_before = len(bookkeeping.open_errors(conn))
+    # The rep removes the contact from one customer in the app.
+    delete_record(exo.store, exo.hub_contact(shared, removed_from).id, clock=exo.clock)
+    exo.sync()
+    # The contact is no longer one of that customer's; it stays active for the others,
+    # in the ERP and in their hub copies, and nothing is left to retry.
+    assert exo.erp.accounts_of(shared) == others
+    row = exo.erp.contact(shared)
+    assert row is not None and row["ISACTIVE"] == "Y"
+    exo.sync()
+    assert all(exo.hub_contact(shared, a).data["active"] is True for a in others)
+    assert f"{shared}@{removed_from}" not in exo.contact_link_keys()
+    assert exo.sync().writes == 0
+    with exo.store.transaction() as conn:
+        assert len(bookkeeping.open_errors(conn)) == errors_before
+
+
 def test_s000_08_same_name_under_the_same_customer_is_linked_not_duplicated(exo: ExoWorld) -> None:
     exo.sync()
     contact = a_plain_contact(exo.erp)

@@ -635,7 +635,10 @@ class _Batch:
             return missing
         if op.expected_version is not None and current.version != op.expected_version:
             return OperationResult(False, op.key, error="changed since read", stale=True)
-        if op.kind == "delete":
+        if op.kind == "delete" or (op.kind == "deactivate" and self._shared(k, p)):
+            # A deactivation of one copy of a child row other parents still link to (a
+            # contact of several accounts, removed from one) takes that parent's link row
+            # away only: deactivating the shared row would take it from the others too.
             if shape.link is not None and shape.link_child_col is not None:
                 where = (shape.link_child_col == child) & (shape.parent_col == parent)
                 conn.execute(delete(shape.link).where(where))
@@ -677,6 +680,12 @@ class _Batch:
             return None
         written = self._current(k, p)
         return _ok(written) if written else missing
+
+    def _shared(self, child: str, parent: str) -> bool:
+        """Whether other parents link to this child row too (``_load`` read them all)."""
+        if self.fan is None:
+            return False
+        return any(k == child and p != parent for k, p in self.links)
 
     @cached_property
     def _update_child(self) -> Any:
