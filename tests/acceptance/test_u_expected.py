@@ -8,11 +8,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
 from accord.config import Config, SystemConfig, load
 from accord.errors import ConfigError
 from accord.service import queries
-from accord.service.records import edit_record, undo_run
+from accord.service.records import create_record, edit_record, undo_run
 from accord.store import bookkeeping
 from tests.acceptance.exo_support import ExoWorld, a_plain_contact
 
@@ -45,6 +46,21 @@ def test_u_01_dry_run_shows_creates_updates_deactivations_and_fields_writing_not
         ).data["active"]
         is True
     )
+
+
+def test_u_01_a_dry_run_plans_every_create_in_the_system(exo: ExoWorld) -> None:
+    exo.sync()
+    names = ("Kauri Joinery", "Tasman Freight", "Rimu Builders")
+    for name in names:
+        create_record(exo.store, "company", {"name": name}, clock=exo.clock)
+    plan = exo.plan()
+    assert plan.count("system", "company", "create") == 3
+    with exo.erp.engine.connect() as conn:  # nothing written to the ERP
+        assert conn.execute(text("SELECT count(*) FROM DR_ACCS WHERE ACCNO > 12")).scalar() == 0
+    exo.sync()
+    with exo.erp.engine.connect() as conn:
+        made = conn.execute(text("SELECT NAME FROM DR_ACCS WHERE ACCNO > 12")).scalars().all()
+    assert sorted(made) == sorted(names)
 
 
 def test_u_02_a_second_sync_with_no_edits_writes_nothing(exo: ExoWorld) -> None:

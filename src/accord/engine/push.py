@@ -61,6 +61,7 @@ class Push:
         self.emap = emap
         self.entity = emap.entity
         self.caps = ctx.connector.capabilities(emap.source)
+        self._dry_creates = 0  # planned creates of a dry run so far
         # Fields the system sets and the hub only reads (the account number of a system
         # that owns the codes): a create learns them from the record it made.
         self._given = [
@@ -274,6 +275,10 @@ class Push:
         operation = Operation("deactivate", link.external_id, native, expected_version=expected)
         return _Outgoing(record, link, operation, {"active": False})
 
+    def _dry_run_key(self) -> str:
+        self._dry_creates += 1
+        return f"(new {self.entity} {self._dry_creates})"
+
     def _outbound_names(self) -> list[str]:
         return outbound_names(self.emap)
 
@@ -283,8 +288,10 @@ class Push:
             o for o in outgoing if o.operation.values or o.operation.kind in ("create", "delete")
         ]
         if self.ctx.dry_run:
+            # Each planned create stands for a record of its own: the links the dry run
+            # writes (and rolls back) must not share one made-up key.
             return [
-                OperationResult(True, o.operation.key or f"(new {self.entity})") for o in outgoing
+                OperationResult(True, o.operation.key or self._dry_run_key()) for o in outgoing
             ]
         results = (
             dict(
