@@ -193,3 +193,43 @@ def test_a_run_collects_cyclic_garbage_less_often_and_restores_the_setting(
     run_sync(store, system, memory_profile(), clock, dry_run=True)
     assert seen and all(threshold[0] >= 50_000 for threshold in seen)
     assert gc.get_threshold() == before
+
+
+def test_s000_08_a_contact_of_an_unlinked_customer_is_not_matched_to_a_person_of_no_company(
+    store: HubStore, clock: ManualClock
+) -> None:
+    system = MemoryConnector("crm", clock=clock)
+    acme = system.put("company", None, {"code": "A1", "name": "Acme", "active": True})
+    ann = system.put("person", None, {"company_key": acme, "first": "Ann", "last": "Lee"})
+    # The hub has a private customer of the same name, and does not take Acme in (the
+    # company map does not create in the hub, as an "update only" import).
+    private = create_record(
+        store,
+        "person",
+        {"kind": "person", "first_name": "Ann", "last_name": "Lee", "email": "ann@home.example"},
+        clock=clock,
+    )
+    profile = memory_profile()
+    profile.entities[0].create_in_hub = "never"
+    run_sync(store, system, profile, clock)
+    with store.transaction() as conn:
+        linked = links.by_hub(conn, "crm", "person", [private])
+        hub = records.get(conn, private)
+    # Ann Lee of Acme is not the private customer Ann Lee, nor given her email.
+    assert private not in linked or linked[private].external_id != ann
+    assert system.get("person", ann).get("email") is None
+    assert hub is not None and hub.data.get("company") is None
+
+
+def test_u_04_an_over_long_name_neither_fails_the_run_nor_blocks_the_others(
+    store: HubStore, clock: ManualClock
+) -> None:
+    system = _system(clock)
+    # A name pasted in twice over: longer than the hub's match key column.
+    system.put("person", None, {"company_key": "1", "first": "F" * 250, "last": "L" * 250})
+    system.put("person", None, {"company_key": "1", "first": "F" * 250, "last": "L" * 251})
+    run_sync(store, system, memory_profile(), clock)
+    with store.transaction() as conn:
+        linked = links.by_external(conn, "crm", "person", ["1", "2", "3"])
+    assert len({link.hub_id for link in linked.values()}) == 3  # two long names, two people
+    assert run_sync(store, system, memory_profile(), clock).writes == 0

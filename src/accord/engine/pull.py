@@ -46,9 +46,10 @@ class _Incoming:
     values: dict[str, Any]
     problems: list[ValidationError]
     match: str | None = None  # the match key, once candidates were looked up
+    unresolved: bool = False  # a reference (its company) is not linked to the hub
 
     def copy(self) -> _Incoming:
-        return _Incoming(self.record, dict(self.values), list(self.problems))
+        return _Incoming(self.record, dict(self.values), list(self.problems), None, self.unresolved)
 
 
 def _once_per_key(mapped: list[_Incoming]) -> list[_Incoming]:
@@ -322,6 +323,7 @@ class Pull:
                     m.values[field] = resolved[key]
                 else:
                     del m.values[field]  # never blank a reference we cannot resolve
+                    m.unresolved = True
                     m.problems.append(
                         ValidationError(f"{ref_entity} {key} is not linked to the hub", field=field)
                     )
@@ -332,7 +334,9 @@ class Pull:
         if not self.emap.match or not unlinked:
             return {}
         for item in unlinked:
-            item.match = match_key(self.entity, item.values)
+            # A contact of a customer the hub does not have is nobody's namesake here:
+            # without its company, the key would match people of no company.
+            item.match = None if item.unresolved else match_key(self.entity, item.values)
         if self._owner_of_codes():
             self._numbered_upto = counters.current(conn, counters.ACCOUNT_NUMBERS)
         return records.find_by_match_keys(conn, self.entity, [i.match for i in unlinked if i.match])

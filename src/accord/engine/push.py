@@ -290,9 +290,7 @@ class Push:
         if self.ctx.dry_run:
             # Each planned create stands for a record of its own: the links the dry run
             # writes (and rolls back) must not share one made-up key.
-            return [
-                OperationResult(True, o.operation.key or self._dry_run_key()) for o in outgoing
-            ]
+            return [OperationResult(True, o.operation.key or self._dry_run_key()) for o in outgoing]
         results = (
             dict(
                 zip(
