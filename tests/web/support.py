@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,91 @@ def log_in(client: TestClient, name: str, password: str, next_page: str = "/cust
     assert found, "the login form carries no CSRF token"
     data = {"name": name, "password": password, "next": next_page, "csrf_token": found.group(1)}
     return client.post("/login", data=data)
+
+
+class _FormReader(HTMLParser):
+    """What a browser posts for the form with ``action`` when nobody touches it."""
+
+    def __init__(self, action: str) -> None:
+        super().__init__(convert_charrefs=True)
+        self.action = action
+        self.fields: dict[str, str] = {}
+        self.found = False
+        self._inside = False
+        self._fieldsets: list[bool] = []  # disabled or not, innermost last
+        self._select: tuple[str, list[tuple[str, bool]]] | None = None
+        self._option: tuple[str | None, bool, list[str]] | None = None
+        self._textarea: tuple[str, list[str]] | None = None
+
+    def _off(self, attrs: dict[str, str | None]) -> bool:
+        return "disabled" in attrs or any(self._fieldsets)
+
+    def handle_starttag(self, tag: str, attr_list: list[tuple[str, str | None]]) -> None:
+        attrs = dict(attr_list)
+        if tag == "form":
+            self._inside = attrs.get("action") == self.action
+            self.found = self.found or self._inside
+        if not self._inside:
+            return
+        name = attrs.get("name")
+        if tag == "fieldset":
+            self._fieldsets.append("disabled" in attrs)
+        elif tag == "input" and name and not self._off(attrs):
+            kind = (attrs.get("type") or "text").lower()
+            if kind in ("checkbox", "radio"):
+                if "checked" in attrs:
+                    self.fields[name] = attrs.get("value") or "on"
+            elif kind not in ("submit", "button", "reset", "image", "file"):
+                self.fields[name] = attrs.get("value") or ""
+        elif tag == "select" and name and not self._off(attrs):
+            self._select = (name, [])
+        elif tag == "option" and self._select is not None:
+            self._option = (attrs.get("value"), "selected" in attrs, [])
+        elif tag == "textarea" and name and not self._off(attrs):
+            self._textarea = (name, [])
+
+    def handle_data(self, data: str) -> None:
+        if self._option is not None:
+            self._option[2].append(data)
+        if self._textarea is not None:
+            self._textarea[1].append(data)
+
+    def handle_endtag(self, tag: str) -> None:
+        if not self._inside:
+            return
+        if tag == "form":
+            self._inside = False
+        elif tag == "fieldset" and self._fieldsets:
+            self._fieldsets.pop()
+        elif tag == "option" and self._select is not None and self._option is not None:
+            value, selected, text = self._option
+            self._select[1].append(
+                (" ".join("".join(text).split()) if value is None else value, selected)
+            )
+            self._option = None
+        elif tag == "select" and self._select is not None:
+            name, options = self._select
+            chosen = [value for value, selected in options if selected] or [
+                value for value, _ in options[:1]
+            ]
+            if chosen:
+                self.fields[name] = chosen[-1]
+            self._select = None
+        elif tag == "textarea" and self._textarea is not None:
+            name, text = self._textarea
+            self.fields[name] = "".join(text).removeprefix("\n")
+            self._textarea = None
+
+
+def form_fields(page: str, action: str) -> dict[str, str]:
+    """The fields the form posting to ``action`` sends as the page rendered it: every
+    input, hidden ones included, ticked boxes only, the selected options; nothing that is
+    disabled. Change the ones the user changes, then post the lot, as a browser does."""
+    reader = _FormReader(action)
+    reader.feed(page)
+    reader.close()
+    assert reader.found, f"the page has no form posting to {action}"
+    return reader.fields
 
 
 @dataclass

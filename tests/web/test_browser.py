@@ -190,6 +190,44 @@ def test_s003_03_merge_two_people_choosing_fields_on_the_merge_page(
         )
 
 
+def test_s002_a_save_changes_only_what_the_user_changed_in_the_form(
+    tmp_path: Path, browser: Browser
+) -> None:
+    with web_world(tmp_path) as world:
+        fields = world.customer_fields(phone="09 300 0001")
+        customer_id = customers.create_customer(world.store, fields, clock=world.clock)
+        contact = people.create_contact(
+            world.store,
+            customer_id,
+            {"first_name": "Aroha", "last_name": "Walker", "email": "aroha@walker.example"},
+            clock=world.clock,
+        )
+        for page, _ in _live(world, browser):
+            _log_in(page)
+            page.goto(f"/customers/{customer_id}")
+            # A colleague changes the phone while the card is open; this user the email.
+            customers.update_customer(
+                world.store, customer_id, {"phone": "09 300 0002"}, clock=world.clock
+            )
+            page.get_by_label("Email").fill("ana@ngata.example")
+            page.get_by_role("button", name="Save", exact=True).click()
+            expect(page.get_by_role("status")).to_have_text("Saved.")
+            expect(page.get_by_label("Telephone")).to_have_value("+6493000002")
+
+            page.get_by_role("link", name="Contacts").click()
+            page.get_by_label("Contact", exact=True).select_option(str(contact))
+            page.locator("#c-phone").fill("09 300 1234")
+            page.get_by_role("button", name="Save contact").click()
+            expect(page.get_by_role("cell", name="+6493001234")).to_be_visible()
+            expect(page.get_by_role("cell", name="aroha@walker.example")).to_be_visible()
+        data = customers.get_customer(world.store, customer_id).data
+        assert (data["email"], data["phone"]) == ("ana@ngata.example", "+6493000002")
+        with world.store.transaction() as conn:
+            found = records.get(conn, contact)
+        assert found is not None
+        assert (found.data["email"], found.data["last_name"]) == ("aroha@walker.example", "Walker")
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

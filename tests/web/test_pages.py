@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from accord.config import SystemConfig
 from accord.service import card_layout, customers, queries
-from tests.web.support import WebWorld
+from tests.web.support import WebWorld, form_fields
 
 
 def _customer(web: WebWorld, **fields: object) -> int:
@@ -188,3 +188,51 @@ def test_admin_turns_a_systems_switches_on_the_settings_page(web: WebWorld) -> N
         "/settings/systems/crm", data={"csrf_token": csrf, "sync": "import", "push": "often"}
     )
     assert bad.status_code == 422 and web.config.systems["crm"].schedule.push == "10m"
+
+
+def test_s002_saving_the_card_keeps_what_others_changed_since_it_was_opened(
+    web: WebWorld,
+) -> None:
+    api = web.api("admin")
+    fields = web.customer_fields(phone="09 300 0001", employee=True)
+    customer_id = api.post("/api/v1/customers", json={"fields": fields}).json()["id"]
+    browser, _ = web.browser("editor")
+    action = f"/customers/{customer_id}"
+    form = form_fields(browser.get(action).text, action)
+    # Meanwhile a colleague changes the phone and ticks "tax exempt".
+    changed = {"phone": "09 300 0002", "tax_exempt": True}
+    assert api.patch(f"/api/v1/customers/{customer_id}", json={"fields": changed}).is_success
+    # The user changes the email and unticks "employee" (an unticked box posts nothing).
+    form["email"] = "ana@ngata.example"
+    del form["employee"]
+    saved = browser.post(action, data=form)
+    assert saved.status_code == 303, saved.text
+    data = customers.get_customer(web.store, customer_id).data
+    assert (data["email"], data["employee"]) == ("ana@ngata.example", False)
+    assert (data["phone"], data["tax_exempt"], data["active"]) == ("+6493000002", True, True)
+
+
+def test_s002_a_save_refused_and_shown_again_still_keeps_what_others_changed(
+    web: WebWorld,
+) -> None:
+    customer_id = _customer(web, phone="09 300 0001")
+    browser, _ = web.browser("editor")
+    action = f"/customers/{customer_id}"
+    form = form_fields(browser.get(action).text, action)
+    customers.update_customer(web.store, customer_id, {"phone": "09 300 0002"}, clock=web.clock)
+    refused = browser.post(action, data={**form, "email": "not an email", "fax": "09 300 0009"})
+    assert refused.status_code == 422 and "(field: email)" in refused.text
+    # Shown again with what the user typed; corrected and saved, the new phone stays.
+    again = form_fields(refused.text, action)
+    assert (again["email"], again["fax"], again["phone"]) == (
+        "not an email",
+        "09 300 0009",
+        "+6493000001",
+    )
+    assert browser.post(action, data={**again, "email": "ana@ngata.example"}).status_code == 303
+    data = customers.get_customer(web.store, customer_id).data
+    assert (data["email"], data["fax"], data["phone"]) == (
+        "ana@ngata.example",
+        "+6493000009",
+        "+6493000002",
+    )

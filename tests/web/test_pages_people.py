@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from accord.service import card_layout, customers, people, person_links
+from accord.service import accounts, card_layout, customers, people, person_links
 from accord.service.records import create_record
 from accord.store import records
-from tests.web.support import WebWorld
+from tests.web.support import WebWorld, form_fields
 
 
 def _data(web: WebWorld, record_id: int) -> dict[str, object]:
@@ -183,3 +183,59 @@ def test_s003_04_06_codes_change_through_their_own_form(web: WebWorld) -> None:
     # A code typed into the main card form is not an edit of the code.
     client.post(f"/people/{rid}", data={"first_name": "Moana", "code": "P9", "csrf_token": csrf})
     assert _data(web, rid)["code"] == "P2"
+
+
+def test_s003_saving_the_person_card_keeps_what_others_changed_since_it_was_opened(
+    web: WebWorld,
+) -> None:
+    rid = people.create_person_account(
+        web.store, {"first_name": "Moana", "phone": "09 300 0001", "code": "P1"}, clock=web.clock
+    )
+    client, _ = web.browser("editor")
+    page = client.get(f"/people/{rid}").text
+    details, codes = form_fields(page, f"/people/{rid}"), form_fields(page, f"/people/{rid}/codes")
+    # Meanwhile someone else changes the phone and sets the debtor code.
+    people.edit_person(web.store, rid, {"phone": "09 300 0002"}, clock=web.clock)
+    accounts.set_account_codes(web.store, rid, debtor_code="D1", clock=web.clock)
+    saved = client.post(f"/people/{rid}", data={**details, "notes": "prefers email"})
+    assert saved.status_code == 303, saved.text
+    saved = client.post(f"/people/{rid}/codes", data={**codes, "creditor_code": "C7"})
+    assert saved.status_code == 303, saved.text
+    data = _data(web, rid)
+    assert (data["notes"], data["phone"]) == ("prefers email", "+6493000002")
+    assert (data["creditor_code"], data["debtor_code"], data["code"]) == ("C7", "D1", "P1")
+    # A field emptied by the user is emptied.
+    details = form_fields(client.get(f"/people/{rid}").text, f"/people/{rid}")
+    assert client.post(f"/people/{rid}", data={**details, "notes": ""}).status_code == 303
+    assert _data(web, rid).get("notes") is None and _data(web, rid)["phone"] == "+6493000002"
+
+
+def test_s002_08_editing_a_contact_on_the_customer_page_changes_only_the_fields_filled_in(
+    web: WebWorld,
+) -> None:
+    company = customers.create_customer(web.store, web.customer_fields(), clock=web.clock)
+    kept = {"job_title": "spouse", "email": "aroha@walker.example", "notes": "prefers email"}
+    contact = people.create_contact(
+        web.store, company, {"first_name": "Aroha", "last_name": "Walker", **kept}, clock=web.clock
+    )
+    own = people.create_person_account(web.store, {"first_name": "Aroha"}, clock=web.clock)
+    person_links.link_people(web.store, own, contact, clock=web.clock)
+    client, _ = web.browser("editor")
+    action = f"/customers/{company}/contacts"
+    page = client.get(f"/customers/{company}", params={"tab": "contacts"}).text
+    form = form_fields(page, action)
+    form.update(contact_id=str(contact), first_name="Aroha", phone="09 300 1234")
+    # The phone is copied to linked records: the S003-02 question comes first.
+    asked = client.post(action, data=form)
+    assert asked.status_code == 200 and "Copy this change to all linked records?" in asked.text
+    assert {k: _data(web, contact).get(k) for k in kept} == kept
+    yes = client.post(action, data={**form_fields(asked.text, action), "copy_to_linked": "yes"})
+    assert yes.status_code == 303, yes.text
+    data = _data(web, contact)
+    assert {k: data.get(k) for k in kept} == kept and data["last_name"] == "Walker"
+    assert data["phone"] == _data(web, own)["phone"] == "+6493001234"
+    # A refused edit is shown again for the same contact, not for a new one.
+    refused = client.post(action, data={**form, "email": "not an email"})
+    assert refused.status_code == 422
+    assert form_fields(refused.text, action)["contact_id"] == str(contact)
+    assert "blank fields keep their values" in page  # and the form says so

@@ -9,20 +9,23 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse
-from starlette.datastructures import FormData, UploadFile
+from starlette.datastructures import UploadFile
 from starlette.responses import Response
 
 from accord.errors import AccordError, ValidationError
 from accord.service import customers, monitor, people
 from accord.service.card_layout import load_layout
 from accord.service.unleashed import allowed_account_managers
+from accord.web import forms
 from accord.web.auth import Identity, page_editor, page_viewer
 from accord.web.state import WebState, web_state
 from accord.web.templating import render
 
 router = APIRouter(prefix="/customers", include_in_schema=False)
 TABS = ("details", "contacts", "history", "orders", "credit", "sync")
+FIELDS = [n for n, _ in (*customers.BASIC_FIELDS, *customers.SETTINGS_FIELDS)]
 FLAGS = [name for name, _ in customers.FLAG_FIELDS]
+CONTACT_FIELDS = [name for name, _ in customers.CONTACT_FIELDS]
 
 
 @dataclass(frozen=True)
@@ -45,17 +48,6 @@ def chart_bars(monthly: list[tuple[str, int]], width: int = 600, height: int = 1
         h = int(max(cents, 0) / top * (height - 20))
         bars.append(Bar(i * step + 4, height - h, h, month, cents))
     return bars
-
-
-def _form_fields(form: FormData, names: list[str], flags: list[str]) -> dict[str, Any]:
-    values: dict[str, Any] = {}
-    for name in names:
-        value = form.get(name)
-        if isinstance(value, str):
-            values[name] = value
-    for name in flags:
-        values[name] = form.get(name) == "on"
-    return values
 
 
 def _editable_flags(state: WebState, identity: Identity) -> list[str]:
@@ -137,8 +129,7 @@ async def create(
     state: WebState = Depends(web_state),
 ) -> Response:
     form = await request.form()
-    names = [n for n, _ in (*customers.BASIC_FIELDS, *customers.SETTINGS_FIELDS)]
-    values = _form_fields(form, names, _editable_flags(state, identity))
+    values = forms.posted(form, FIELDS, _editable_flags(state, identity))
     try:
         new_id = customers.create_customer(
             state.store,
@@ -179,6 +170,7 @@ def _card(
     context: dict[str, Any] = {
         "record": record,
         "values": extra.pop("values", _card_values(record.data)),
+        "rendered": {},  # the form's values are the ones it was rendered with
         "stats": customers.stats(state.store, customer_id),
         "tab": tab,
         "tabs": TABS,
@@ -229,13 +221,15 @@ async def update(
     state: WebState = Depends(web_state),
 ) -> Response:
     form = await request.form()
-    names = [n for n, _ in (*customers.BASIC_FIELDS, *customers.SETTINGS_FIELDS)]
-    values = _form_fields(form, names, _editable_flags(state, identity))
+    values = forms.posted(form, FIELDS, _editable_flags(state, identity))
+    # Only what the user changed: a field changed by someone else since the form was
+    # opened keeps their value unless the user changed it too.
+    rendered = forms.rendered(form, [*FIELDS, *FLAGS])
     try:
         customers.update_customer(
             state.store,
             customer_id,
-            values,
+            forms.changed(values, rendered),
             actor=identity.user.name,
             clock=state.clock,
             config=state.config,
@@ -250,6 +244,7 @@ async def update(
             customer_id,
             "details",
             values={**current, **values},
+            rendered=rendered,
             error=exc,
         )
     return RedirectResponse(f"/customers/{customer_id}?saved=1", status_code=303)
@@ -308,7 +303,7 @@ async def add_contact(
     state: WebState = Depends(web_state),
 ) -> Response:
     form = await request.form()
-    values = _form_fields(form, [n for n, _ in customers.CONTACT_FIELDS], [])
+    values = forms.posted(form, CONTACT_FIELDS)
     contact_id = form.get("contact_id")
     answer = form.get("copy_to_linked")
     copy = {"yes": True, "no": False}.get(answer) if isinstance(answer, str) else None
@@ -316,6 +311,9 @@ async def add_contact(
         if isinstance(contact_id, str) and contact_id.isascii() and contact_id.isdigit():
             if int(contact_id) not in {c.id for c in customers.contacts(state.store, customer_id)}:
                 raise AccordError(f"customer {customer_id} has no contact {contact_id}")
+            # The form is not filled in with the chosen contact's values: a blank input
+            # leaves the value as it is (a field is cleared on the contact's own card).
+            values = {name: value for name, value in values.items() if value.strip()}
             outcome = customers.edit_contact(
                 state.store,
                 int(contact_id),
@@ -352,8 +350,9 @@ async def add_contact(
                 role=identity.user.role,
             )
     except ValidationError as exc:
+        shown = {**values, "contact_id": contact_id if isinstance(contact_id, str) else ""}
         return _card(
-            request, identity, state, customer_id, "contacts", error=exc, contact_values=values
+            request, identity, state, customer_id, "contacts", error=exc, contact_values=shown
         )
     return RedirectResponse(f"/customers/{customer_id}?tab=contacts", status_code=303)
 

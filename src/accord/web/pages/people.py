@@ -18,6 +18,7 @@ from accord.service import accounts, card_layout, contact_sending, merges, peopl
 from accord.service.accounts import ACCOUNT_CODE_FIELDS
 from accord.service.card_layout import Access, FieldAccessError, FieldRule
 from accord.service.hub_writes import load
+from accord.web import forms
 from accord.web.auth import Identity, page_admin, page_editor, page_viewer
 from accord.web.state import WebState, web_state
 from accord.web.templating import render
@@ -42,10 +43,6 @@ def label(name: str) -> str:
         _, kind, part = name.split(".")
         return f"{kind.title()} {part}"
     return name.replace("_", " ").capitalize()
-
-
-def _values(form: FormData, names: list[str]) -> dict[str, Any]:
-    return {n: v for n in names if isinstance(v := form.get(n), str)}
 
 
 @router.get("/people")
@@ -78,7 +75,7 @@ async def create_account(
     state: WebState = Depends(web_state),
 ) -> Response:
     form = await request.form()
-    values = _values(form, ["first_name", "last_name", "email"])
+    values = forms.posted(form, ["first_name", "last_name", "email"])
     try:
         new_id = people.create_person_account(
             state.store,
@@ -125,6 +122,7 @@ def _card(
     context: dict[str, Any] = {
         "record": record,
         "values": record.data,
+        "rendered": {},  # the form's values are the ones it was rendered with
         "fields": [(n, label(n), layout.access(n)) for n in order],
         "mandatory": set(layout.mandatory()),
         "linked": [
@@ -169,7 +167,11 @@ async def edit(
     form = await request.form()
     layout = card_layout.load_layout(state.store, "person", identity.user.role)
     editable = [n for n in CARD_FIELDS if layout.access(n) == "edit"]
-    values = _values(form, editable)
+    typed = forms.posted(form, editable)
+    # Only what the user changed: a field changed by someone else since the card was
+    # opened keeps their value unless the user changed it too.
+    rendered = forms.rendered(form, editable)
+    values = forms.changed(typed, rendered)
     answer = form.get("copy_to_linked")
     copy = {"yes": True, "no": False}.get(answer) if isinstance(answer, str) else None
     try:
@@ -184,7 +186,15 @@ async def edit(
         )
     except RecordError as exc:
         current = people.get_person(state.store, person_id).data
-        return _card(request, identity, state, person_id, values={**current, **values}, error=exc)
+        return _card(
+            request,
+            identity,
+            state,
+            person_id,
+            values={**current, **typed},
+            rendered=rendered,
+            error=exc,
+        )
     if outcome.status == "needs_confirmation":
         record = people.get_person(state.store, person_id)
         copied = {
@@ -242,7 +252,9 @@ async def change_codes(
     """A person account's code (checked against the systems owning codes) and its debtor and
     creditor codes, each unique."""
     form = await request.form()
-    given = _values(form, list(ACCOUNT_CODE_FIELDS))
+    names = list(ACCOUNT_CODE_FIELDS)
+    # Only the codes the user changed: one changed by someone else meanwhile is kept.
+    given = forms.changed(forms.posted(form, names), forms.rendered(form, names))
     current = people.get_person(state.store, person_id).data
     role, actor = identity.user.role, identity.user.name
     try:
