@@ -362,6 +362,46 @@ def test_s000_09_a_shared_erp_contact_becomes_one_hub_contact_per_customer(exo: 
     assert len(sync_service.enabled_systems(exo.config)) == 1
 
 
+def _copies(exo: ExoWorld, seqno: object) -> set[tuple[object, ...]]:
+    """The names and phone DR_CONTACTS repeats for a contact, over all its accounts."""
+    with exo.erp.engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT FIRSTNAME, LASTNAME, DIRECTPHONE FROM DR_CONTACTS WHERE CONTACT_SEQNO = :s"
+            ),
+            {"s": seqno},
+        ).all()
+    return {tuple(row) for row in rows}
+
+
+def test_s000_09_the_names_and_phone_exo_repeats_on_each_account_link_follow_the_contact(
+    exo: ExoWorld,
+) -> None:
+    exo.sync()
+    shared = exo.erp.shared_contacts()[0]
+    first, *_ = exo.erp.accounts_of(shared)
+    exo.clock.advance(timedelta(minutes=1))
+    edit_record(
+        exo.store,
+        exo.hub_contact(shared, first).id,
+        {"first_name": "Renamed", "last_name": "Person", "phone": "09 555 0123"},
+        clock=exo.clock,
+    )
+    exo.sync()
+    # Every account's link row, not only the edited copy's, shows the contact as it is.
+    assert _copies(exo, shared) == {("Renamed", "Person", "+6495550123")}
+    # A contact created in the app gets its names on its link row too.
+    create_record(
+        exo.store,
+        "person",
+        {"company": exo.hub_company(first).id, "first_name": "Aroha", "last_name": "Ngata"},
+        clock=exo.clock,
+    )
+    exo.sync()
+    (made,) = [c for c in exo.erp.contacts_of(first) if c["LASTNAME"] == "Ngata"]
+    assert _copies(exo, made["SEQNO"]) == {("Aroha", "Ngata", None)}
+
+
 def test_s000_09_a_contact_linked_to_one_more_customer_gets_its_own_hub_copy(
     exo: ExoWorld,
 ) -> None:

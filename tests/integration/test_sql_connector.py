@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -619,6 +620,16 @@ def test_undeclared_columns_and_tables_are_configuration_errors(db_url: str, erp
         SqlConnector("erp", db_url, [bad_column])
     with pytest.raises(ConfigError, match="NOPE does not exist"):
         SqlConnector("erp", db_url, [TableSpec("x", "NOPE", "ID", ())])
+    copies_missing = replace(
+        PAIRS_SPEC, fan_out=FanOut("DR_CONTACTS", "ACCNO", "CONTACT_SEQNO", copies=("EMAIL",))
+    )
+    with pytest.raises(ConfigError, match="DR_CONTACTS has no column EMAIL"):
+        SqlConnector("erp", db_url, [copies_missing])
+    not_synced = replace(
+        PAIRS_SPEC, fan_out=FanOut("DR_CONTACTS", "ACCNO", "CONTACT_SEQNO", copies=("SEQNO",))
+    )
+    with pytest.raises(ConfigError, match="copies of columns CONTACTS does not sync: SEQNO"):
+        SqlConnector("erp", db_url, [not_synced])
 
 
 def test_close_leaves_a_given_engine_open(erp: Engine, db_url: str) -> None:

@@ -663,6 +663,7 @@ class _Batch:
                 child_values[shape.order_col.name] = self.now
             result = conn.execute(self._update_child, {**child_values, WHERE_KEY: child})
             self.stamped.add(k)
+            self._update_copies(child, child_values)
             if returning:
                 if (row := result.first()) is None:
                     return missing
@@ -680,6 +681,16 @@ class _Batch:
             return None
         written = self._current(k, p)
         return _ok(written) if written else missing
+
+    def _update_copies(self, child: Any, values: dict[str, Any]) -> None:
+        """Keep the link rows' copies of the child's columns equal to them, on every
+        parent's link row (the copies are of the child, not of one link)."""
+        shape, fan = self.shape, self.fan
+        copied = {n: v for n, v in values.items() if fan is not None and n in fan.copies}
+        if not copied or shape.link is None or shape.link_child_col is None:
+            return
+        where = shape.link_child_col == child
+        self.conn.execute(update(shape.link).where(where).values(copied))
 
     def _shared(self, child: str, parent: str) -> bool:
         """Whether other parents link to this child row too (``_load`` read them all)."""
@@ -740,6 +751,7 @@ class _Batch:
             plan = (child if isinstance(child, str) else id(child), p)
             if plan not in self.planned:
                 params = {n: v for n, v in op.values.items() if n in shape.link_fields}
+                params.update((n, op.values[n]) for n in fan.copies if n in op.values)
                 params[fan.parent_key] = parent
                 self.planned[plan] = link = _NewLink(child, p, params)
                 self.new_links.append(link)

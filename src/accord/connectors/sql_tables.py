@@ -50,6 +50,9 @@ class FanOut:
     parent_key: str  # link column pointing at the parent, exposed as a native field, "ACCNO"
     child_key: str  # link column pointing at the child row, e.g. "CONTACT_SEQNO"
     columns: tuple[str, ...] = ()  # link columns exposed as native fields, e.g. ("DEFCONTACT",)
+    # Child columns the link table repeats under the same names (Exo keeps a contact's
+    # names and phone on each DR_CONTACTS row): written from the child's values, never read.
+    copies: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -497,9 +500,16 @@ def _shape(engine: Engine, metadata: MetaData, spec: TableSpec, zone: tzinfo) ->
     if spec.fan_out is not None:
         fan = spec.fan_out
         link = _table(engine, metadata, fan.table, spec.name)
-        for name in (fan.parent_key, fan.child_key, *fan.columns):
+        for name in (fan.parent_key, fan.child_key, *fan.columns, *fan.copies):
             _need(link, fan.table, name, spec.name)
         names += [fan.parent_key, *fan.columns]
+        strays = [name for name in fan.copies if name not in spec.columns]
+        if strays:
+            raise ConfigError(
+                f"table {fan.table}: copies of columns {spec.table} does not sync: "
+                + ", ".join(strays),
+                entity=spec.name,
+            )
     # Native field names are bare column names, so child and link names must not clash.
     clashes = sorted({n for n in names if names.count(n) > 1})
     if clashes:

@@ -78,6 +78,7 @@ def tables() -> list[TableSpec]:
                 parent_key="ACCNO",
                 child_key="CONTACT_SEQNO",
                 columns=("DEFCONTACT",),
+                copies=("FIRSTNAME", "LASTNAME", "DIRECTPHONE"),
             ),
         ),
     ]
