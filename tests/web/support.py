@@ -222,3 +222,18 @@ def web_world(
         yield world
     finally:
         world.close()
+
+
+def held_email_conflict(world: WebWorld) -> tuple[int, int]:
+    """A customer's email changed in the hub and in the ERP (a world made with
+    ``conflict="hold"``): its record id and the id of the conflict held for it."""
+    api = world.api("admin")
+    api.post("/api/v1/systems/erp/sync")
+    company = api.get("/api/v1/customers", params={"size": 1}).json()["items"][0]
+    accno = int(api.get(f"/api/v1/records/{company['id']}/sync").json()[0]["external_id"])
+    api.patch(f"/api/v1/customers/{company['id']}", json={"fields": {"email": "hub@shop.example"}})
+    world.erp.update_customer(accno, EMAIL="erp@shop.example")
+    api.post("/api/v1/systems/erp/sync")
+    held = api.get("/api/v1/conflicts").json()
+    assert [c["field"] for c in held] == ["email"], held
+    return int(company["id"]), int(held[0]["id"])

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 from accord.service import monitor
-from tests.web.support import WebWorld
+from tests.web.support import WebWorld, held_email_conflict, web_world
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 
@@ -348,6 +351,104 @@ def test_conflict_queue_and_resolution(tmp_path: object) -> None:
         assert world.erp.customer(accno)["PHONE"] == "+6491111111"
         again = api.post(f"/api/v1/conflicts/{held[0]['id']}/resolve", json={"winner": "system"})
         assert again.status_code == 409
+
+
+def test_s003_05_the_customer_search_leaves_out_columns_the_company_card_hides(
+    web: WebWorld,
+) -> None:
+    admin, viewer = web.api("admin"), web.api("viewer")
+    customer = _customer(web, email="secret@shop.example", phone="09 555 0100", code="C-77")
+    hidden = [
+        {"field": "email", "access": "hidden"},
+        {"field": "phone", "access": "hidden"},
+        {"field": "code", "access": "hidden"},
+    ]
+    assert admin.put("/api/v1/cards/company/viewer", json=hidden).status_code == 200
+
+    def row(client: Any) -> dict[str, Any]:
+        listed = client.get("/api/v1/customers", params={"q": "ngata"}).json()["items"]
+        return dict(next(r for r in listed if r["id"] == customer))
+
+    seen = row(viewer)
+    assert (seen["email"], seen["phone"], seen["account_number"]) == (None, None, None), seen
+    assert seen["name"] == "Ana Ngata"
+    full = row(admin)
+    assert (full["email"], full["phone"], full["account_number"]) == (
+        "secret@shop.example",
+        "+6495550100",
+        "C-77",
+    )
+
+
+def test_s003_05_held_conflicts_show_no_value_of_a_field_the_card_hides(tmp_path: Path) -> None:
+    with web_world(tmp_path, conflict="hold") as world:
+        record, conflict = held_email_conflict(world)
+        admin, viewer = world.api("admin"), world.api("viewer")
+        hidden = [{"field": "email", "access": "hidden"}]
+        assert admin.put("/api/v1/cards/company/viewer", json=hidden).status_code == 200
+        for params in ({}, {"all": True}):
+            seen = viewer.get("/api/v1/conflicts", params=params).json()
+            assert [
+                (c["id"], c["field"], c["base_value"], c["hub_value"], c["system_value"])
+                for c in seen
+            ] == [(conflict, "email", None, None, None)]
+        full = admin.get("/api/v1/conflicts").json()[0]
+        assert (full["hub_value"], full["system_value"]) == ("hub@shop.example", "erp@shop.example")
+        state = viewer.get(f"/api/v1/records/{record}/sync").json()[0]
+        assert state["state"] == "held" and "shop.example" not in str(state["reasons"]), state
+        assert "erp@shop.example" in str(admin.get(f"/api/v1/records/{record}/sync").json())
+        # An editor the field is hidden from may keep the hub's value (nothing on the card
+        # changes) without being shown either value.
+        assert admin.put("/api/v1/cards/company/editor", json=hidden).status_code == 200
+        kept = world.api("editor").post(
+            f"/api/v1/conflicts/{conflict}/resolve", json={"winner": "hub"}
+        )
+        assert kept.status_code == 200, kept.text
+        assert (kept.json()["winner"], kept.json()["hub_value"]) == ("hub", None)
+
+
+def test_s003_05_resolving_a_conflict_may_not_change_a_field_the_card_does_not_let_edit(
+    tmp_path: Path,
+) -> None:
+    with web_world(tmp_path, conflict="hold") as world:
+        record, conflict = held_email_conflict(world)
+        admin, editor = world.api("admin"), world.api("editor")
+        resolve = f"/api/v1/conflicts/{conflict}/resolve"
+        for access in ("show", "hidden"):
+            rules = [{"field": "email", "access": access}]
+            assert admin.put("/api/v1/cards/company/editor", json=rules).status_code == 200
+            refused = editor.post(resolve, json={"winner": "system"})
+            assert refused.status_code == 403, refused.text
+            assert refused.json()["field"] == "email" and "email" in refused.json()["detail"]
+        assert [c["id"] for c in admin.get("/api/v1/conflicts").json()] == [conflict]
+        email = admin.get(f"/api/v1/customers/{record}").json()["fields"]["email"]
+        assert email == "hub@shop.example"
+        # Admins are not limited by the editors' layout.
+        assert admin.post(resolve, json={"winner": "system"}).status_code == 200
+        email = admin.get(f"/api/v1/customers/{record}").json()["fields"]["email"]
+        assert email == "erp@shop.example"
+
+
+def test_s003_05_credit_and_photo_keep_to_the_company_card_layout(web: WebWorld) -> None:
+    admin, editor, viewer = web.api("admin"), web.api("editor"), web.api("viewer")
+    customer_id = _customer(web, ar_account_type="balance forward", credit_limit=100)
+    photo = f"/api/v1/customers/{customer_id}/photo"
+    assert admin.put(photo, files={"photo": ("me.png", PNG, "image/png")}).is_success
+    hidden = [
+        {"field": name, "access": "hidden"}
+        for name in ("credit_limit", "ar_account_type", "photo_url")
+    ]
+    assert admin.put("/api/v1/cards/company/viewer", json=hidden).status_code == 200
+    read_only = [{"field": "photo_url", "access": "show"}]
+    assert admin.put("/api/v1/cards/company/editor", json=read_only).status_code == 200
+    seen = viewer.get(f"/api/v1/customers/{customer_id}/credit").json()
+    assert (seen["credit_limit"], seen["ar_account_type"]) == (None, None)
+    full = admin.get(f"/api/v1/customers/{customer_id}/credit").json()
+    assert (full["credit_limit"], full["ar_account_type"]) == (100.0, "balance forward")
+    assert viewer.get(photo).status_code == 404 and admin.get(photo).content == PNG
+    refused = editor.put(photo, files={"photo": ("other.png", PNG + b"\x01", "image/png")})
+    assert refused.status_code == 403 and refused.json()["field"] == "photo_url"
+    assert editor.get(photo).content == PNG
 
 
 def test_error_queue_and_retry(web: WebWorld) -> None:

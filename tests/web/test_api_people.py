@@ -231,6 +231,22 @@ def test_s003_05_the_company_card_layout_holds_on_every_way_to_read_or_change_a_
     assert any(c["field"] == "email" for c in admin.get(f"{API}/records/{contact}/history").json())
 
 
+def test_s003_05_merge_previews_show_no_value_the_card_hides(web: WebWorld) -> None:
+    survivor = create_record(
+        web.store, "company", {"name": "Kea", "email": "kea@k.example"}, clock=web.clock
+    )
+    loser = create_record(
+        web.store, "company", {"name": "Kea Ltd", "email": "sales@kea.example"}, clock=web.clock
+    )
+    hidden = [{"field": "email", "access": "hidden"}]
+    assert web.api("admin").put(f"{API}/cards/company/viewer", json=hidden).status_code == 200
+    params = {"survivor": survivor, "loser": loser}
+    seen = web.api("viewer").get(f"{API}/merges/preview", params=params).json()
+    assert "example" not in str(seen) and any(d["group"] == "name" for d in seen), seen
+    full = web.api("admin").get(f"{API}/merges/preview", params=params).json()
+    assert "sales@kea.example" in str(full)
+
+
 def test_s003_06_account_codes_and_external_references(web: WebWorld) -> None:
     company = _company(web)
     person = _account(web, first_name="Moana", account_type="supplier")

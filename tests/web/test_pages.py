@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
+from pathlib import Path
 
 from accord.config import SystemConfig
 from accord.service import card_layout, customers, queries
-from tests.web.support import WebWorld, form_fields
+from tests.web.support import WebWorld, form_fields, held_email_conflict, web_world
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 
 
 def _customer(web: WebWorld, **fields: object) -> int:
@@ -87,6 +90,110 @@ def test_s003_05_the_customer_card_follows_the_company_card_layout(web: WebWorld
     assert data["phone"] == "+6495550100"
     refused = browser.post(f"/customers/{customer_id}", data={**form, "credit_limit": "9999"})
     assert refused.status_code == 403 and "credit_limit" in refused.text
+
+
+def test_s003_05_the_customer_list_leaves_out_columns_the_company_card_hides(
+    web: WebWorld,
+) -> None:
+    _customer(web, email="secret@shop.example", phone="09 555 0100")
+    hidden = [card_layout.FieldRule("email", "hidden"), card_layout.FieldRule("phone", "hidden")]
+    card_layout.save_layout(web.store, "company", "viewer", hidden)
+    viewer, _ = web.browser("viewer")
+    for headers in ({}, {"HX-Request": "true"}):  # the page and its live-search rows
+        page = viewer.get("/customers", params={"q": "ngata"}, headers=headers).text
+        assert "Ngata" in page and "secret@shop.example" not in page and "5550100" not in page
+    admin, _ = web.browser("admin")
+    page = admin.get("/customers", params={"q": "ngata"}).text
+    assert "secret@shop.example" in page and "+6495550100" in page
+
+
+def test_s003_05_the_contacts_tab_follows_the_person_card_layout(web: WebWorld) -> None:
+    customer_id = _customer(web)
+    contact = customers.add_contact(
+        web.store,
+        customer_id,
+        {"first_name": "Rua", "email": "rua@k.example", "notes": "buys on Fridays"},
+        clock=web.clock,
+    )
+    card_layout.save_layout(
+        web.store, "person", "viewer", [card_layout.FieldRule("email", "hidden")]
+    )
+    card_layout.save_layout(
+        web.store,
+        "person",
+        "editor",
+        [card_layout.FieldRule("email", "hidden"), card_layout.FieldRule("notes", "show")],
+    )
+    viewer, _ = web.browser("viewer")
+    page = viewer.get(f"/customers/{customer_id}?tab=contacts").text
+    assert "Rua" in page and "rua@k.example" not in page and '<th scope="col">Email' not in page
+    editor, csrf = web.browser("editor")
+    page = editor.get(f"/customers/{customer_id}?tab=contacts").text
+    assert "rua@k.example" not in page and "buys on Fridays" in page
+    # Only the fields the editor may change are offered: a form sending the others would
+    # be refused.
+    assert 'id="c-email"' not in page and 'id="c-notes"' not in page and 'id="c-phone"' in page
+    form = {"csrf_token": csrf, "contact_id": str(contact), "first_name": "Rua", "phone": ""}
+    saved = editor.post(f"/customers/{customer_id}/contacts", data=form)
+    assert saved.status_code == 303, saved.text
+    admin, _ = web.browser("admin")
+    page = admin.get(f"/customers/{customer_id}?tab=contacts").text
+    assert "rua@k.example" in page and 'id="c-email"' in page
+
+
+def test_s003_05_the_monitor_keeps_to_the_card_layout_for_held_conflicts(tmp_path: Path) -> None:
+    with web_world(tmp_path, conflict="hold") as world:
+        record, conflict = held_email_conflict(world)
+        card_layout.save_layout(
+            world.store, "company", "viewer", [card_layout.FieldRule("email", "hidden")]
+        )
+        card_layout.save_layout(
+            world.store, "company", "editor", [card_layout.FieldRule("email", "show")]
+        )
+        viewer, _ = world.browser("viewer")
+        for path in ("/monitor", f"/customers/{record}?tab=sync", f"/records/{record}/history"):
+            page = viewer.get(path).text
+            assert "shop.example" not in page, path
+        assert "Held conflicts (1)" in viewer.get("/monitor").text
+        editor, csrf = world.browser("editor")
+        assert "erp@shop.example" in editor.get("/monitor").text
+        taking = editor.post(
+            f"/monitor/conflicts/{conflict}", data={"csrf_token": csrf, "winner": "system"}
+        )
+        assert taking.status_code == 403 and "email" in taking.text
+        assert customers.get_customer(world.store, record).data["email"] == "hub@shop.example"
+        # Keeping the hub's value changes nothing on the card: the editor may.
+        keeping = editor.post(
+            f"/monitor/conflicts/{conflict}", data={"csrf_token": csrf, "winner": "hub"}
+        )
+        assert keeping.status_code == 303 and queries.open_conflicts(world.store) == []
+
+
+def test_s003_05_the_card_s_code_photo_and_credit_follow_the_company_card_layout(
+    web: WebWorld,
+) -> None:
+    customer_id = _customer(web, code="C-77", ar_account_type="balance forward", credit_limit=250)
+    customers.set_photo(web.store, customer_id, PNG, "image/png", clock=web.clock)
+    card_layout.save_layout(
+        web.store,
+        "company",
+        "viewer",
+        [
+            card_layout.FieldRule(name, "hidden")
+            for name in ("code", "photo_url", "credit_limit", "ar_account_type")
+        ],
+    )
+    viewer, _ = web.browser("viewer")
+    page = viewer.get(f"/customers/{customer_id}").text
+    assert "C-77" not in page and 'class="photo"' not in page
+    assert viewer.get(f"/customers/{customer_id}/photo").status_code == 404
+    credit = viewer.get(f"/customers/{customer_id}?tab=credit").text
+    assert "balance forward" not in credit and "250" not in credit and 'id="balance"' in credit
+    admin, _ = web.browser("admin")
+    page = admin.get(f"/customers/{customer_id}").text
+    assert "C-77" in page and 'class="photo"' in page
+    assert admin.get(f"/customers/{customer_id}/photo").content == PNG
+    assert "balance forward" in admin.get(f"/customers/{customer_id}?tab=credit").text
 
 
 def test_orders_and_credit_entries_are_added_on_their_tabs(web: WebWorld) -> None:

@@ -239,3 +239,35 @@ def test_s002_08_editing_a_contact_on_the_customer_page_changes_only_the_fields_
     assert refused.status_code == 422
     assert form_fields(refused.text, action)["contact_id"] == str(contact)
     assert "blank fields keep their values" in page  # and the form says so
+
+
+def test_s003_05_the_people_list_leaves_out_what_the_person_card_hides(web: WebWorld) -> None:
+    people.create_person_account(
+        web.store, {"first_name": "Pita", "email": "pita@h.example"}, clock=web.clock
+    )
+    card_layout.save_layout(
+        web.store, "person", "viewer", [card_layout.FieldRule("email", "hidden")]
+    )
+    viewer, _ = web.browser("viewer")
+    page = viewer.get("/people", params={"q": "Pita"}).text
+    assert "Pita" in page and "pita@h.example" not in page
+    admin, _ = web.browser("admin")
+    assert "pita@h.example" in admin.get("/people", params={"q": "Pita"}).text
+
+
+def test_s003_05_the_merge_page_shows_no_value_the_card_hides(web: WebWorld) -> None:
+    survivor = create_record(
+        web.store, "company", {"name": "Kea", "email": "kea@k.example"}, clock=web.clock
+    )
+    loser = create_record(
+        web.store, "company", {"name": "Kea Ltd", "email": "sales@kea.example"}, clock=web.clock
+    )
+    card_layout.save_layout(
+        web.store, "company", "editor", [card_layout.FieldRule("email", "hidden")]
+    )
+    editor, _ = web.browser("editor")
+    page = editor.get("/merge", params={"survivor": survivor, "loser": loser}).text
+    assert "Kea Ltd" in page and "kea.example" not in page and "kea@k.example" not in page
+    admin, _ = web.browser("admin")
+    page = admin.get("/merge", params={"survivor": survivor, "loser": loser}).text
+    assert "sales@kea.example" in page

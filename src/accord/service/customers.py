@@ -414,10 +414,12 @@ def search_customers(
     page: int = 1,
     size: int = 25,
     include_inactive: bool = False,
+    role: str | None = None,
 ) -> Page:
     """Customers whose name, account number, email or phone contains ``term``.
 
-    Inactive customers leave the lookup unless asked for (S002-03).
+    Inactive customers leave the lookup unless asked for (S002-03). ``role`` given (a list
+    shown to a person), the columns its company card layout hides are left blank (S003-05).
     """
     page, size = max(1, page), min(max(1, size), 200)
     deleted: ColumnElement[Any] = customer_search.c.deleted
@@ -468,14 +470,19 @@ def search_customers(
                 ).where(records.c.id.in_(ids))
             )
         }
+    layout = load_layout(store, ENTITY, role) if role is not None else None
+
+    def shown(name: str, value: Any) -> Any:
+        return None if layout is not None and layout.access(name) == "hidden" else value
+
     items = [
         CustomerRow(
             row.id,
-            row.code,
+            shown("code", row.code),
             row.label,
-            row.data.get("phone"),
-            row.data.get("email"),
-            row.data.get("address.postal.city"),
+            shown("phone", row.data.get("phone")),
+            shown("email", row.data.get("email")),
+            shown("address.postal.city", row.data.get("address.postal.city")),
             bool(row.active) and not row.deleted,
         )
         for row in (rows[i] for i in ids)
@@ -812,8 +819,16 @@ def set_photo(
     *,
     actor: str = "user",
     clock: Clock | None = None,
+    role: str | None = None,
 ) -> str:
-    get_customer(store, record_id)
+    """Store a customer's photo and point its ``photo_url`` at it.
+
+    ``role`` given (an edit on a person's behalf): the company card layout applies.
+    """
+    current = get_customer(store, record_id)
+    if role is not None:
+        layout = load_layout(store, ENTITY, role)
+        layout.check({"photo_url": "a new photo"}, current.data, key=str(record_id))
     if not content or len(content) > MAX_PHOTO_BYTES:
         raise _fail(
             f"a photo must have 1 byte to {MAX_PHOTO_BYTES // 1_000_000} MB", record_id, "photo_url"

@@ -27,6 +27,7 @@ from accord.service.person_links import (
     ADDRESS_FIELDS,
     FIXED_GROUPS,
     FieldDifference,
+    differences_for,
     resolve_choices,
     write_natural_person,
 )
@@ -67,8 +68,13 @@ def groups_for(entity: str) -> dict[str, tuple[str, ...]]:
     return groups
 
 
-def merge_preview(store: HubStore, survivor_id: int, loser_id: int) -> list[FieldDifference]:
-    """Both records' values per field group, for a side-by-side choice (every group)."""
+def merge_preview(
+    store: HubStore, survivor_id: int, loser_id: int, *, role: str | None = None
+) -> list[FieldDifference]:
+    """Both records' values per field group, for a side-by-side choice (every group).
+
+    ``role`` given, the values its card layout hides are left out.
+    """
     with store.transaction() as conn:
         survivor, loser = _pair(conn, survivor_id, loser_id)
     result = []
@@ -76,6 +82,8 @@ def merge_preview(store: HubStore, survivor_id: int, loser_id: int) -> list[Fiel
         values = {r.id: {n: r.data.get(n) for n in names} for r in (survivor, loser)}
         if any(v not in (None, "") for vals in values.values() for v in vals.values()):
             result.append(FieldDifference(group, names, values))
+    if role is not None:
+        result = differences_for(store, survivor.entity, result, role)
     return result
 
 

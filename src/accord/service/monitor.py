@@ -16,7 +16,7 @@ from accord.service import customers
 from accord.service import records as record_service
 from accord.service import sync as sync_service
 from accord.service.accounts import ACCOUNT_CODE_FIELDS, check_codes_free
-from accord.service.card_layout import CARD_ENTITIES, load_layout
+from accord.service.card_layout import CARD_ENTITIES, CardLayout, layout_in, load_layout
 from accord.store import HubStore, bookkeeping, links
 from accord.store import records as record_store
 from accord.store.schema import conflicts, errors, journal
@@ -33,17 +33,27 @@ class LinkState:
     reasons: tuple[str, ...]
 
 
-def record_sync_state(store: HubStore, config: Config, record_id: int) -> list[LinkState]:
-    """Where the record stands with every configured system."""
+def record_sync_state(
+    store: HubStore, config: Config, record_id: int, role: str | None = None
+) -> list[LinkState]:
+    """Where the record stands with every configured system.
+
+    ``role`` given, a held field its card layout hides is named without its values.
+    """
     result: list[LinkState] = []
     with store.reading() as conn:
         record = record_store.get(conn, record_id)
         if record is None:
             raise AccordError(f"no hub record {record_id}")
+        layout = (
+            layout_in(conn, record.entity, role)
+            if role is not None and record.entity in CARD_ENTITIES
+            else None
+        )
         for name, system in config.systems.items():
             link = links.by_hub(conn, name, record.entity, [record_id]).get(record_id)
             held = [
-                f"{row.field}: hub {row.hub_value!r} / {name} {row.system_value!r} ({row.reason})"
+                _held_reason(row, name, layout)
                 for row in conn.execute(
                     select(conflicts).where(
                         conflicts.c.record_id == record_id,
@@ -89,6 +99,12 @@ def record_sync_state(store: HubStore, config: Config, record_id: int) -> list[L
     return result
 
 
+def _held_reason(row: Any, system: str, layout: CardLayout | None) -> str:
+    if layout is not None and layout.access(row.field) == "hidden":
+        return f"{row.field}: held ({row.reason})"  # its values would show what the card hides
+    return f"{row.field}: hub {row.hub_value!r} / {system} {row.system_value!r} ({row.reason})"
+
+
 def resolve_conflict(
     store: HubStore,
     conflict_id: int,
@@ -96,12 +112,14 @@ def resolve_conflict(
     *,
     actor: str = "user",
     clock: Clock | None = None,
+    role: str | None = None,
 ) -> Any:
     """A person picks the surviving value of a held conflict.
 
     The hub takes the chosen value (journaled); the field is released on the link with the
     system's value as the base, so the next push sends the hub's value when the hub's
-    side won, and nothing when the system's did.
+    side won, and nothing when the system's did. It is an edit of the hub's record:
+    ``role`` given, the card layout applies to the value it would change.
     """
     at = to_iso((clock or SystemClock()).now())
     with store.transaction() as conn:
@@ -112,19 +130,20 @@ def resolve_conflict(
         raise AccordError(f"conflict {conflict_id} is already resolved ({row.winner} kept)")
     # The system's value is the latest a pull saw (it refreshes open conflicts); the
     # hub's is the one the hub holds now, whatever it held when the conflict was found.
-    chosen = row.system_value
     with store.transaction() as conn:
+        current = record_store.get(conn, row.record_id)
+        if current is None:
+            raise AccordError(f"no hub record {row.record_id}")
+        old = current.data.get(row.field)
+        chosen = old if winner == "hub" else row.system_value
+        if role is not None and current.entity in CARD_ENTITIES:
+            layout = layout_in(conn, current.entity, role)
+            layout.check({row.field: chosen}, current.data, key=str(row.record_id))
         link = links.by_hub(conn, row.system, row.entity, [row.record_id]).get(row.record_id)
         if link is not None:
             link.held = [name for name in link.held if name != row.field]
             link.base = {**link.base, row.field: row.system_value}
             links.save(conn, [link], at)
-        current = record_store.get(conn, row.record_id)
-        if current is None:
-            raise AccordError(f"no hub record {row.record_id}")
-        old = current.data.get(row.field)
-        if winner == "hub":
-            chosen = old
         # Journaled even when the hub already holds the chosen value: the entry records the
         # decision and puts the record after the push position, so the value goes out.
         provenance = {**current.provenance, row.field: ["hub", None, at]}

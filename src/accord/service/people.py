@@ -280,19 +280,33 @@ class PersonSummary:
 
 
 def search_people(
-    store: HubStore, text: str = "", *, kind: str | None = None, limit: int = 50
+    store: HubStore,
+    text: str = "",
+    *,
+    kind: str | None = None,
+    limit: int = 50,
+    role: str | None = None,
 ) -> list[PersonSummary]:
-    """People by name or account code (``kind``: "account" or "contact" only)."""
+    """People by name or account code (``kind``: "account" or "contact" only).
+
+    ``role`` given (a list shown to a person), the code and email its person card layout
+    hides are left blank (S003-05).
+    """
     with store.transaction() as conn:
         rows = people_store.search_people(conn, text, kind, limit)
+    layout = load_layout(store, "person", role) if role is not None else None
+
+    def shown(name: str, value: Any) -> Any:
+        return None if layout is not None and layout.access(name) == "hidden" else value
+
     return [
         PersonSummary(
             row.id,
             str(row.data.get("kind") or ""),
             row.label,
-            row.data.get("code"),
+            shown("code", row.data.get("code")),
             row.data.get("company"),
-            row.data.get("email"),
+            shown("email", row.data.get("email")),
         )
         for row in rows
     ]

@@ -9,7 +9,7 @@ are written on every linked record, journaled like any edit.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from sqlalchemy import Connection
@@ -18,6 +18,7 @@ from accord.clock import Clock, SystemClock, to_iso
 from accord.errors import ValidationError
 from accord.model.entities import ADDRESS_PARTS, ADDRESS_TYPES
 from accord.service import hub_writes
+from accord.service.card_layout import load_layout
 from accord.store import HubStore, records
 from accord.store import people as people_store
 from accord.store.types import HubRecord
@@ -42,6 +43,17 @@ class FieldDifference:
     group: str
     fields: tuple[str, ...]
     values: dict[int, dict[str, Any]]  # record id -> the group's values
+
+
+def differences_for(
+    store: HubStore, entity: str, items: list[FieldDifference], role: str
+) -> list[FieldDifference]:
+    """``items`` as a role may see them: the values of fields its card layout hides are
+    left out (S003-05); the groups stay, to be chosen by record."""
+    layout = load_layout(store, entity, role)
+    return [
+        replace(d, values={rid: layout.visible(v) for rid, v in d.values.items()}) for d in items
+    ]
 
 
 @dataclass

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from types import SimpleNamespace
 from typing import Any
 
 from accord.clock import SystemClock, to_iso
@@ -146,6 +147,20 @@ def open_conflicts(store: HubStore, system: str | None = None) -> list[Any]:
 def recent_conflicts(store: HubStore, limit: int = 50) -> list[Any]:
     with store.reading() as conn:
         return bookkeeping.list_conflicts(conn, limit)
+
+
+def conflicts_for(store: HubStore, rows: list[Any], role: str) -> list[Any]:
+    """Conflict rows as a role may see them: the values of a field its card layout hides
+    are left out (as ``history_for`` leaves its changes out); the conflict stays listed."""
+    layouts = {entity: load_layout(store, entity, role) for entity in CARD_ENTITIES}
+    shown = []
+    for row in rows:
+        values = row._asdict()
+        layout = layouts.get(row.entity)
+        if layout is not None and layout.access(row.field) == "hidden":
+            values.update(base_value=None, hub_value=None, system_value=None)
+        shown.append(SimpleNamespace(**values))
+    return shown
 
 
 def open_errors(store: HubStore, system: str | None = None) -> list[Any]:

@@ -167,11 +167,16 @@ def list_customers(
     page: int = Query(1, ge=1),
     size: int = Query(25, ge=1, le=200),
     include_inactive: bool = False,
-    _: Identity = Depends(api_viewer),
+    identity: Identity = Depends(api_viewer),
     state: WebState = Depends(web_state),
 ) -> CustomerList:
     found = customers.search_customers(
-        state.store, q, page=page, size=size, include_inactive=include_inactive
+        state.store,
+        q,
+        page=page,
+        size=size,
+        include_inactive=include_inactive,
+        role=identity.user.role,
     )
     return CustomerList(
         items=[
@@ -249,6 +254,7 @@ async def upload_photo(
         photo.content_type or "",
         actor=identity.user.name,
         clock=state.clock,
+        role=identity.user.role,
     )
     return Changed(changed={"photo_url": [None, url]})
 
@@ -257,10 +263,11 @@ async def upload_photo(
     "/{customer_id}/photo", response_class=Response, responses={200: {"content": {"image/*": {}}}}
 )
 def get_photo(
-    customer_id: int, _: Identity = Depends(api_viewer), state: WebState = Depends(web_state)
+    customer_id: int, identity: Identity = Depends(api_viewer), state: WebState = Depends(web_state)
 ) -> Response:
     found = customers.get_photo(state.store, customer_id)
-    if found is None:
+    layout = load_layout(state.store, "company", identity.user.role)
+    if found is None or layout.access("photo_url") == "hidden":  # as the card hides it
         raise HTTPException(404, f"customer {customer_id} has no photo")
     content, content_type = found
     return Response(
@@ -401,15 +408,17 @@ def add_order(
 
 @router.get("/{customer_id}/credit", response_model=Credit)
 def credit(
-    customer_id: int, _: Identity = Depends(api_viewer), state: WebState = Depends(web_state)
+    customer_id: int, identity: Identity = Depends(api_viewer), state: WebState = Depends(web_state)
 ) -> Credit:
     record = customers.get_customer(state.store, customer_id)
     rows, balance = customers.credit_history(state.store, customer_id)
-    limit = record.data.get("credit_limit")
+    # The card layout's hidden fields stay out here as on the card (S003-05).
+    shown = load_layout(state.store, "company", identity.user.role).visible(record.data)
+    limit = shown.get("credit_limit")
     return Credit(
         balance=balance / 100,
         credit_limit=float(limit) if limit is not None else None,
-        ar_account_type=record.data.get("ar_account_type"),
+        ar_account_type=shown.get("ar_account_type"),
         items=[
             CreditEntryOut(
                 id=r.id,

@@ -129,13 +129,13 @@ def plan_out(plan: Plan) -> PlanOut:
 
 @router.get("/records/{record_id}/sync", response_model=list[LinkStateOut])
 def record_sync(
-    record_id: int, _: Identity = Depends(api_viewer), state: WebState = Depends(web_state)
+    record_id: int, identity: Identity = Depends(api_viewer), state: WebState = Depends(web_state)
 ) -> list[LinkStateOut]:
     return [
         LinkStateOut(
             system=s.system, external_id=s.external_id, state=s.state, reasons=list(s.reasons)
         )
-        for s in monitor.record_sync_state(state.store, state.config, record_id)
+        for s in monitor.record_sync_state(state.store, state.config, record_id, identity.user.role)
     ]
 
 
@@ -169,12 +169,14 @@ def restore(
 
 @router.get("/conflicts", response_model=list[ConflictOut])
 def conflicts(
-    all: bool = False, _: Identity = Depends(api_viewer), state: WebState = Depends(web_state)
+    all: bool = False,
+    identity: Identity = Depends(api_viewer),
+    state: WebState = Depends(web_state),
 ) -> list[ConflictOut]:
     rows = (
         queries.recent_conflicts(state.store, 200) if all else queries.open_conflicts(state.store)
     )
-    return [conflict_out(r) for r in rows]
+    return [conflict_out(r) for r in queries.conflicts_for(state.store, rows, identity.user.role)]
 
 
 @router.post("/conflicts/{conflict_id}/resolve", response_model=ConflictOut)
@@ -185,9 +187,15 @@ def resolve(
     state: WebState = Depends(web_state),
 ) -> ConflictOut:
     row = monitor.resolve_conflict(
-        state.store, conflict_id, body.winner, actor=identity.user.name, clock=state.clock
+        state.store,
+        conflict_id,
+        body.winner,
+        actor=identity.user.name,
+        clock=state.clock,
+        role=identity.user.role,
     )
-    return conflict_out(row)
+    # Keeping the hub's value of a hidden field is allowed; its values still stay hidden.
+    return conflict_out(queries.conflicts_for(state.store, [row], identity.user.role)[0])
 
 
 @router.get("/errors", response_model=list[ErrorOut])

@@ -192,12 +192,8 @@ def list_people(
     identity: Identity = Depends(api_viewer),
     state: WebState = Depends(web_state),
 ) -> list[PersonSummaryOut]:
-    found = people.search_people(state.store, q, kind=kind, limit=limit)
-    layout = card_layout.load_layout(state.store, "person", identity.user.role)
-    hide_email = layout.access("email") == "hidden"
-    return [
-        PersonSummaryOut(**{**vars(p), "email": None if hide_email else p.email}) for p in found
-    ]
+    found = people.search_people(state.store, q, kind=kind, limit=limit, role=identity.user.role)
+    return [PersonSummaryOut(**vars(p)) for p in found]
 
 
 @router.post("/people/accounts", response_model=IdOut, status_code=201)
@@ -292,7 +288,11 @@ def link_people(
     return LinkOutcomeOut(
         status=outcome.status,
         natural_person=outcome.natural_person,
-        differences=_differences(outcome.differences),
+        differences=_differences(
+            person_links.differences_for(
+                state.store, "person", outcome.differences, identity.user.role
+            )
+        ),
         changes=outcome.changes,
     )
 
@@ -348,10 +348,10 @@ def _merge_out(result: merges.MergeResult) -> MergeOut:
 def merge_preview(
     survivor: int,
     loser: int,
-    _: Identity = Depends(api_viewer),
+    identity: Identity = Depends(api_viewer),
     state: WebState = Depends(web_state),
 ) -> list[DifferenceOut]:
-    return _differences(merges.merge_preview(state.store, survivor, loser))
+    return _differences(merges.merge_preview(state.store, survivor, loser, role=identity.user.role))
 
 
 @router.post("/people/{person_id}/merge", response_model=MergeOut)

@@ -13,6 +13,7 @@ from starlette.datastructures import UploadFile
 from starlette.responses import Response
 
 from accord.errors import AccordError, ValidationError
+from accord.model.entities import entity_spec
 from accord.service import customers, monitor, people
 from accord.service.card_layout import load_layout
 from accord.service.unleashed import allowed_account_managers
@@ -73,7 +74,9 @@ def customer_list(
     identity: Identity = Depends(page_viewer),
     state: WebState = Depends(web_state),
 ) -> Response:
-    found = customers.search_customers(state.store, q, page=page, include_inactive=inactive)
+    found = customers.search_customers(
+        state.store, q, page=page, include_inactive=inactive, role=identity.user.role
+    )
     template = (
         "customers/_rows.html" if request.headers.get("hx-request") else "customers/list.html"
     )
@@ -116,6 +119,8 @@ def _field_lists(state: WebState, role: str) -> dict[str, Any]:
         "settings_fields": shown(customers.SETTINGS_FIELDS),
         "flag_fields": shown(customers.FLAG_FIELDS),
         "read_only": {n for n, _ in every if layout.access(n) == "show"},
+        # What the card shows outside the form (code, photo, credit) follows the layout too.
+        "hidden": {n for n in entity_spec("company").fields if layout.access(n) == "hidden"},
         "required": {name for name, _ in customers.REQUIRED} | set(layout.mandatory()),
         "price_levels": customers.PRICE_LEVELS,
         "ar_types": customers.AR_ACCOUNT_TYPES,
@@ -179,8 +184,13 @@ def _card(
         **_field_lists(state, identity.user.role),
     }
     if tab == "contacts":
+        # The person card layout (S003-05): hidden fields are not shown, and only the ones
+        # the role may edit are offered in the form (an input left blank would clear one).
+        layout = load_layout(state.store, "person", identity.user.role)
+        fields = customers.CONTACT_FIELDS
         context["contacts"] = customers.contacts(state.store, customer_id)
-        context["contact_fields"] = customers.CONTACT_FIELDS
+        context["contact_fields"] = [(n, t) for n, t in fields if layout.access(n) != "hidden"]
+        context["contact_inputs"] = [(n, t) for n, t in fields if layout.access(n) == "edit"]
     elif tab == "history":
         start = _parse_day(request.query_params.get("start"))
         end = _parse_day(request.query_params.get("end"))
@@ -196,7 +206,9 @@ def _card(
         entries, balance = customers.credit_history(state.store, customer_id)
         context.update(entries=entries, balance=balance, credit_kinds=customers.CREDIT_KINDS)
     elif tab == "sync":
-        context["links"] = monitor.record_sync_state(state.store, state.config, customer_id)
+        context["links"] = monitor.record_sync_state(
+            state.store, state.config, customer_id, identity.user.role
+        )
     context.update(extra)
     status_code = 422 if context.get("error") else 200
     return render(request, "customers/card.html", identity, status_code=status_code, **context)
@@ -275,6 +287,7 @@ async def upload_photo(
             photo.content_type or "",
             actor=identity.user.name,
             clock=state.clock,
+            role=identity.user.role,
         )
     except ValidationError as exc:
         return _card(request, identity, state, customer_id, "details", error=exc)
@@ -285,10 +298,13 @@ async def upload_photo(
 
 @router.get("/{customer_id}/photo")
 def photo(
-    customer_id: int, _: Identity = Depends(page_viewer), state: WebState = Depends(web_state)
+    customer_id: int,
+    identity: Identity = Depends(page_viewer),
+    state: WebState = Depends(web_state),
 ) -> Response:
     found = customers.get_photo(state.store, customer_id)
-    if found is None:
+    layout = load_layout(state.store, "company", identity.user.role)
+    if found is None or layout.access("photo_url") == "hidden":  # as the card hides it
         return Response(status_code=404)
     return Response(
         found[0], media_type=found[1], headers={"Cache-Control": "private, max-age=86400"}

@@ -35,7 +35,9 @@ def overview(
         systems=systems,
         runs=queries.recent_runs(state.store, 20),
         errors=queries.open_errors(state.store),
-        conflicts=queries.open_conflicts(state.store),
+        conflicts=queries.conflicts_for(
+            state.store, queries.open_conflicts(state.store), identity.user.role
+        ),
         message=message,
         title="Sync monitor",
     )
@@ -56,6 +58,7 @@ def resolve(
         "hub" if winner == "hub" else "system",
         actor=identity.user.name,
         clock=state.clock,
+        role=identity.user.role,
     )
     note = f"Conflict {conflict_id} resolved: {row.field} keeps the {winner} value."
     return RedirectResponse(f"/monitor?{urlencode({'message': note})}#conflicts", status_code=303)
@@ -114,7 +117,7 @@ def history(
         identity,
         record=record,
         changes=list(reversed(changes)),
-        links=monitor.record_sync_state(state.store, state.config, record_id),
+        links=monitor.record_sync_state(state.store, state.config, record_id, identity.user.role),
         title=f"History of record {record_id}",
     )
 

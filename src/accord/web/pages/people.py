@@ -54,7 +54,11 @@ def person_list(
     state: WebState = Depends(web_state),
 ) -> Response:
     found = people.search_people(
-        state.store, q, kind=kind if kind in ("account", "contact") else None, limit=100
+        state.store,
+        q,
+        kind=kind if kind in ("account", "contact") else None,
+        limit=100,
+        role=identity.user.role,
     )
     return render(
         request,
@@ -86,7 +90,7 @@ async def create_account(
             clock=state.clock,
         )
     except RecordError as exc:
-        found = people.search_people(state.store, limit=100)
+        found = people.search_people(state.store, limit=100, role=identity.user.role)
         return render(
             request,
             "people/list.html",
@@ -385,6 +389,7 @@ def _merge_page(
 ) -> Response:
     with state.store.transaction() as conn:
         left, right = load(conn, first), load(conn, second)
+    groups = person_links.differences_for(state.store, left.entity, groups, identity.user.role)
     rows = [
         (
             g.group,
