@@ -67,3 +67,21 @@ def test_invalid_values_name_their_field() -> None:
         normalise_website("not a site")
     assert normalise_website("WWW.Acme.co.nz/Shop") == "https://www.acme.co.nz/Shop"
     assert normalise_value(FieldSpec("active", "bool"), "N") is False
+
+
+@pytest.mark.parametrize("raw", ["²", "abc", "-3", True, 2**63, "9223372036854775808"])
+def test_a_reference_that_is_no_hub_id_is_refused_naming_its_field(raw: object) -> None:
+    with pytest.raises(ValidationError, match="not a hub record id") as caught:
+        normalise_value(FieldSpec("company", "ref", ref_entity="company"), raw)
+    assert caught.value.field == "company"
+
+
+def test_a_reference_is_a_hub_id_or_blank() -> None:
+    spec = FieldSpec("company", "ref", ref_entity="company")
+    assert [normalise_value(spec, raw) for raw in (7, " 7 ", 2**63 - 1, "", None)] == [
+        7,
+        7,
+        2**63 - 1,
+        None,
+        None,
+    ]

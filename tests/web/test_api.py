@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from fastapi.testclient import TestClient
+
 from accord.service import monitor
 from tests.web.support import WebWorld, held_email_conflict, web_world
 
@@ -523,3 +525,48 @@ def test_a_transaction_with_a_bad_amount_or_time_is_refused_naming_the_field(
     assert api.post("/api/v1/transactions", json=returned | {"points": 5}).status_code == 201
     stats = api.get(f"/api/v1/customers/{customer}").json()["stats"]
     assert stats["campaign_points"] == 20 - 5
+
+
+def test_numbers_beyond_what_the_database_holds_are_not_found_or_refused_not_a_failure(
+    web: WebWorld,
+) -> None:
+    big = 2**63  # one past the largest id any hub database can hold
+    customer_id = _customer(web)
+    api = TestClient(
+        web.app,
+        headers={"Authorization": f"Bearer {web.tokens['admin']}"},
+        raise_server_exceptions=False,
+    )
+    # An id that no record can have names nothing: not found, as any unknown id.
+    not_found = [
+        api.get(f"/api/v1/customers/{big}"),
+        api.get(f"/api/v1/customers/{big}/photo"),
+        api.get(f"/api/v1/people/{big}"),
+        api.get(f"/api/v1/records/{big}/history"),
+        api.post(f"/api/v1/errors/{big}/retry"),
+        api.post(f"/api/v1/accounts/{customer_id}/merge", json={"loser_id": big}),
+        api.post("/api/v1/people/contacts", json={"company_id": big, "fields": {}}),
+        api.post("/api/v1/transactions", json={"customer_id": big, "number": "T", "amount": 1}),
+    ]
+    for response in not_found:
+        assert response.status_code == 404, (response.request.url, response.text)
+        assert response.json()["detail"] == f"no record has the id {big}"
+    # A number that is a value is refused (422) beyond what its column holds.
+    refused = [
+        api.get("/api/v1/changes", params={"after": big}),
+        api.post(f"/api/v1/records/{customer_id}/restore", json={"seq": big, "field": "email"}),
+        api.put("/api/v1/cards/company/editor", json=[{"field": "phone", "position": big}]),
+        api.put("/api/v1/cards/company/editor", json=[{"field": "phone", "position": 2**31}]),
+    ]
+    for response in refused:
+        assert response.status_code == 422, (response.request.url, response.text)
+    largest = [{"field": "phone", "position": 2**31 - 1}]
+    assert api.put("/api/v1/cards/company/editor", json=largest).status_code == 200
+    # The pages too: an unknown id is a 404 page; a position out of range keeps its place.
+    browser, csrf = web.browser("admin")
+    for path in (f"/customers/{big}", f"/people/{big}", f"/settings/import-profiles/{big}"):
+        assert browser.get(path).status_code == 404, path
+    merge = {"survivor": str(customer_id), "loser": str(big), "csrf_token": csrf}
+    assert browser.post("/merge", data=merge).status_code == 404
+    layout = {"role": "editor", "position.phone": str(big), "csrf_token": csrf}
+    assert browser.post("/cards/company", data=layout).status_code == 303

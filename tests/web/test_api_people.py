@@ -292,3 +292,13 @@ def test_s003_04_an_account_merge_keeps_the_losers_sales_history_on_the_survivor
     assert merged.status_code == 200, merged.text
     history = web.api().get(f"{API}/customers/{survivor}/history").json()
     assert [t["number"] for t in history["items"]] == ["S-77"]
+
+
+def test_s003_01_a_contact_whose_company_field_is_no_id_is_refused_naming_the_field(
+    web: WebWorld,
+) -> None:
+    company = _company(web)
+    body = {"company_id": company, "fields": {"first_name": "Rua", "company": "²"}}
+    refused = web.api().post(f"{API}/people/contacts", json=body)
+    assert refused.status_code == 422 and refused.json()["field"] == "company"
+    assert "²" in refused.json()["detail"]

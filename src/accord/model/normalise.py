@@ -13,6 +13,7 @@ import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 
 from accord.errors import ValidationError
+from accord.ids import MAX_ID
 from accord.model.entities import FieldSpec
 
 Value = str | bool | int | float | None
@@ -37,7 +38,7 @@ def normalise_value(spec: FieldSpec, value: object, *, region: str = "NZ") -> Va
     if spec.kind == "bool":
         return _normalise_bool(spec, value)
     if spec.kind == "ref":
-        return int(value) if isinstance(value, int | str) and str(value).isdigit() else None
+        return _normalise_ref(spec, value)
     if spec.kind == "number":
         if isinstance(value, int | float):
             return value
@@ -55,6 +56,19 @@ def normalise_value(spec: FieldSpec, value: object, *, region: str = "NZ") -> Va
     if spec.kind == "website":
         return normalise_website(text, spec.name)
     return text
+
+
+def _normalise_ref(spec: FieldSpec, value: object) -> int | None:
+    """A hub record's id: a whole number, or its digits as text; blank is no reference."""
+    if isinstance(value, str) and not value.strip():
+        return None
+    text = (
+        str(value).strip() if isinstance(value, int | str) and not isinstance(value, bool) else ""
+    )
+    # isascii: "²" is a digit to isdigit() but not a number to int().
+    if not (text.isascii() and text.isdigit()) or int(text) > MAX_ID:
+        raise ValidationError(f"not a hub record id: {value!r}", field=spec.name)
+    return int(text)
 
 
 def _normalise_bool(spec: FieldSpec, value: object) -> bool:

@@ -13,6 +13,7 @@ from accord.service import customers
 from accord.service.card_layout import load_layout
 from accord.store.types import HubRecord
 from accord.web.auth import Identity, api_editor, api_viewer
+from accord.web.params import HubId
 from accord.web.state import WebState, web_state
 
 router = APIRouter(prefix="/customers", tags=["customers"])
@@ -214,7 +215,9 @@ def create_customer(
 
 @router.get("/{customer_id}", response_model=Customer)
 def get_customer(
-    customer_id: int, identity: Identity = Depends(api_viewer), state: WebState = Depends(web_state)
+    customer_id: HubId,
+    identity: Identity = Depends(api_viewer),
+    state: WebState = Depends(web_state),
 ) -> Customer:
     record = customers.get_customer(state.store, customer_id)
     return _customer(state, record, identity.user.role)
@@ -222,7 +225,7 @@ def get_customer(
 
 @router.patch("/{customer_id}", response_model=Changed)
 def update_customer(
-    customer_id: int,
+    customer_id: HubId,
     body: CustomerIn,
     identity: Identity = Depends(api_editor),
     state: WebState = Depends(web_state),
@@ -241,7 +244,7 @@ def update_customer(
 
 @router.put("/{customer_id}/photo", response_model=Changed)
 async def upload_photo(
-    customer_id: int,
+    customer_id: HubId,
     photo: UploadFile = File(...),
     identity: Identity = Depends(api_editor),
     state: WebState = Depends(web_state),
@@ -263,7 +266,9 @@ async def upload_photo(
     "/{customer_id}/photo", response_class=Response, responses={200: {"content": {"image/*": {}}}}
 )
 def get_photo(
-    customer_id: int, identity: Identity = Depends(api_viewer), state: WebState = Depends(web_state)
+    customer_id: HubId,
+    identity: Identity = Depends(api_viewer),
+    state: WebState = Depends(web_state),
 ) -> Response:
     found = customers.get_photo(state.store, customer_id)
     layout = load_layout(state.store, "company", identity.user.role)
@@ -277,7 +282,9 @@ def get_photo(
 
 @router.get("/{customer_id}/contacts", response_model=list[ContactOut])
 def list_contacts(
-    customer_id: int, identity: Identity = Depends(api_viewer), state: WebState = Depends(web_state)
+    customer_id: HubId,
+    identity: Identity = Depends(api_viewer),
+    state: WebState = Depends(web_state),
 ) -> list[ContactOut]:
     customers.get_customer(state.store, customer_id)
     layout = load_layout(state.store, "person", identity.user.role)
@@ -289,7 +296,7 @@ def list_contacts(
 
 @router.post("/{customer_id}/contacts", response_model=IdOut, status_code=201)
 def add_contact(
-    customer_id: int,
+    customer_id: HubId,
     body: CustomerIn,
     identity: Identity = Depends(api_editor),
     state: WebState = Depends(web_state),
@@ -308,8 +315,8 @@ def add_contact(
 
 @router.patch("/{customer_id}/contacts/{contact_id}", response_model=Changed)
 def edit_contact(
-    customer_id: int,
-    contact_id: int,
+    customer_id: HubId,
+    contact_id: HubId,
     body: ContactEdit,
     identity: Identity = Depends(api_editor),
     state: WebState = Depends(web_state),
@@ -337,7 +344,7 @@ def edit_contact(
 
 @router.get("/{customer_id}/history", response_model=History)
 def customer_history(
-    customer_id: int,
+    customer_id: HubId,
     start: date | None = None,
     end: date | None = None,
     _: Identity = Depends(api_viewer),
@@ -378,7 +385,7 @@ def _order(r: Any) -> OrderOut:
 
 @router.get("/{customer_id}/orders", response_model=list[OrderOut])
 def list_orders(
-    customer_id: int, _: Identity = Depends(api_viewer), state: WebState = Depends(web_state)
+    customer_id: HubId, _: Identity = Depends(api_viewer), state: WebState = Depends(web_state)
 ) -> list[OrderOut]:
     customers.get_customer(state.store, customer_id)
     return [_order(r) for r in customers.orders_of(state.store, customer_id)]
@@ -386,7 +393,7 @@ def list_orders(
 
 @router.post("/{customer_id}/orders", response_model=IdOut, status_code=201)
 def add_order(
-    customer_id: int,
+    customer_id: HubId,
     body: OrderIn,
     _: Identity = Depends(api_editor),
     state: WebState = Depends(web_state),
@@ -408,7 +415,9 @@ def add_order(
 
 @router.get("/{customer_id}/credit", response_model=Credit)
 def credit(
-    customer_id: int, identity: Identity = Depends(api_viewer), state: WebState = Depends(web_state)
+    customer_id: HubId,
+    identity: Identity = Depends(api_viewer),
+    state: WebState = Depends(web_state),
 ) -> Credit:
     record = customers.get_customer(state.store, customer_id)
     rows, balance = customers.credit_history(state.store, customer_id)
@@ -435,7 +444,7 @@ def credit(
 
 @router.post("/{customer_id}/credit", response_model=IdOut, status_code=201)
 def add_credit(
-    customer_id: int,
+    customer_id: HubId,
     body: CreditIn,
     _: Identity = Depends(api_editor),
     state: WebState = Depends(web_state),

@@ -11,6 +11,7 @@ from accord.service.contact_sending import ContactSyncState
 from accord.service.hub_writes import load
 from accord.service.unleashed import allowed_account_managers
 from accord.web.auth import Identity, api_editor, api_viewer
+from accord.web.params import HubId
 from accord.web.state import WebState, web_state
 
 router = APIRouter(tags=["sync"])
@@ -60,7 +61,7 @@ def _contact(state: WebState, person_id: int) -> None:
 
 @router.get("/people/{person_id}/send", response_model=list[SendOptionOut])
 def send_options(
-    person_id: int, _: Identity = Depends(api_viewer), state: WebState = Depends(web_state)
+    person_id: HubId, _: Identity = Depends(api_viewer), state: WebState = Depends(web_state)
 ) -> list[SendOptionOut]:
     """The systems this contact can be sent to, its state there, and why not when refused."""
     _contact(state, person_id)
@@ -74,7 +75,7 @@ def send_options(
 
 @router.post("/people/{person_id}/send/{system}", response_model=ContactStateOut)
 def send_contact(
-    person_id: int,
+    person_id: HubId,
     system: str,
     _: Identity = Depends(api_editor),
     state: WebState = Depends(web_state),

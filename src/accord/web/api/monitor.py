@@ -12,6 +12,7 @@ from accord.service import monitor, queries
 from accord.service import sync as sync_service
 from accord.service.unleashed import check_restore
 from accord.web.auth import Identity, api_editor, api_viewer
+from accord.web.params import HubId, Seq
 from accord.web.state import WebState, web_state
 
 router = APIRouter(tags=["sync monitor"])
@@ -36,7 +37,7 @@ class FieldChangeOut(BaseModel):
 
 
 class RestoreIn(BaseModel):
-    seq: int
+    seq: Seq
     field: str
 
 
@@ -129,7 +130,7 @@ def plan_out(plan: Plan) -> PlanOut:
 
 @router.get("/records/{record_id}/sync", response_model=list[LinkStateOut])
 def record_sync(
-    record_id: int, identity: Identity = Depends(api_viewer), state: WebState = Depends(web_state)
+    record_id: HubId, identity: Identity = Depends(api_viewer), state: WebState = Depends(web_state)
 ) -> list[LinkStateOut]:
     return [
         LinkStateOut(
@@ -141,7 +142,7 @@ def record_sync(
 
 @router.get("/records/{record_id}/history", response_model=list[FieldChangeOut])
 def record_history(
-    record_id: int, identity: Identity = Depends(api_viewer), state: WebState = Depends(web_state)
+    record_id: HubId, identity: Identity = Depends(api_viewer), state: WebState = Depends(web_state)
 ) -> list[FieldChangeOut]:
     queries.find_record(state.store, str(record_id))
     _, changes = queries.history_for(state.store, record_id, identity.user.role)
@@ -150,7 +151,7 @@ def record_history(
 
 @router.post("/records/{record_id}/restore", response_model=dict[str, list[Any]])
 def restore(
-    record_id: int,
+    record_id: HubId,
     body: RestoreIn,
     identity: Identity = Depends(api_editor),
     state: WebState = Depends(web_state),
@@ -181,7 +182,7 @@ def conflicts(
 
 @router.post("/conflicts/{conflict_id}/resolve", response_model=ConflictOut)
 def resolve(
-    conflict_id: int,
+    conflict_id: HubId,
     body: ResolveIn,
     identity: Identity = Depends(api_editor),
     state: WebState = Depends(web_state),
@@ -210,7 +211,7 @@ def errors(
 
 @router.post("/errors/{error_id}/retry", response_model=RetryOut)
 def retry(
-    error_id: int, _: Identity = Depends(api_editor), state: WebState = Depends(web_state)
+    error_id: HubId, _: Identity = Depends(api_editor), state: WebState = Depends(web_state)
 ) -> RetryOut:
     return RetryOut(
         cleared=monitor.retry_error(state.store, state.config, error_id, clock=state.clock)

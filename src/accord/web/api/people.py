@@ -18,6 +18,7 @@ from accord.model.entities import entity_spec
 from accord.service import accounts, card_layout, merges, people, person_links
 from accord.service.card_layout import FieldAccessError, FieldRule
 from accord.web.auth import Identity, api_admin, api_editor, api_viewer
+from accord.web.params import HubId, Position
 from accord.web.state import WebState, web_state
 
 router = APIRouter(tags=["people"])
@@ -71,7 +72,7 @@ class PersonAccountIn(BaseModel):
 
 
 class ContactIn(BaseModel):
-    company_id: int
+    company_id: HubId
     fields: dict[str, Any] = Field(examples=[{"first_name": "Rua", "job_title": "Buyer"}])
 
 
@@ -88,7 +89,7 @@ class EditOutcomeOut(BaseModel):
 
 
 class LinkIn(BaseModel):
-    other_id: int
+    other_id: HubId
     choices: dict[str, int] | None = None  # field group -> hub id whose values survive
 
 
@@ -106,7 +107,7 @@ class LinkOutcomeOut(BaseModel):
 
 
 class MergeIn(BaseModel):
-    loser_id: int
+    loser_id: HubId
     choices: dict[str, int] = Field(default_factory=dict, examples=[{"first_name": 42}])
 
 
@@ -139,7 +140,7 @@ class RuleIO(BaseModel):
     field: str
     access: Literal["edit", "show", "hidden"] = "edit"
     mandatory: bool = False
-    position: int = 0
+    position: Position = 0
 
 
 class CardOut(BaseModel):
@@ -232,14 +233,14 @@ def create_contact(
 
 @router.get("/people/{person_id}", response_model=PersonOut)
 def get_person(
-    person_id: int, identity: Identity = Depends(api_viewer), state: WebState = Depends(web_state)
+    person_id: HubId, identity: Identity = Depends(api_viewer), state: WebState = Depends(web_state)
 ) -> PersonOut:
     return _person(state, person_id, identity.user.role)
 
 
 @router.patch("/people/{person_id}", response_model=EditOutcomeOut)
 def edit_person(
-    person_id: int,
+    person_id: HubId,
     body: PersonEdit,
     identity: Identity = Depends(api_editor),
     state: WebState = Depends(web_state),
@@ -264,7 +265,7 @@ def edit_person(
 
 @router.get("/people/{person_id}/linked", response_model=list[LinkedOut])
 def linked_records(
-    person_id: int, identity: Identity = Depends(api_viewer), state: WebState = Depends(web_state)
+    person_id: HubId, identity: Identity = Depends(api_viewer), state: WebState = Depends(web_state)
 ) -> list[LinkedOut]:
     layout = card_layout.load_layout(state.store, "person", identity.user.role)
     return [_linked(r, layout) for r in people.linked_records(state.store, person_id)]
@@ -272,7 +273,7 @@ def linked_records(
 
 @router.post("/people/{person_id}/links", response_model=LinkOutcomeOut)
 def link_people(
-    person_id: int,
+    person_id: HubId,
     body: LinkIn,
     identity: Identity = Depends(api_editor),
     state: WebState = Depends(web_state),
@@ -299,7 +300,7 @@ def link_people(
 
 @router.delete("/people/{person_id}/links", status_code=204)
 def unlink_person(
-    person_id: int, identity: Identity = Depends(api_editor), state: WebState = Depends(web_state)
+    person_id: HubId, identity: Identity = Depends(api_editor), state: WebState = Depends(web_state)
 ) -> Response:
     person_links.unlink_person(state.store, person_id, actor=identity.user.name, clock=state.clock)
     return Response(status_code=204)
@@ -307,14 +308,14 @@ def unlink_person(
 
 @router.get("/people/{person_id}/references", response_model=list[ReferenceIn])
 def list_references(
-    person_id: int, _: Identity = Depends(api_viewer), state: WebState = Depends(web_state)
+    person_id: HubId, _: Identity = Depends(api_viewer), state: WebState = Depends(web_state)
 ) -> list[ReferenceIn]:
     return [ReferenceIn(**r) for r in people.external_references(state.store, person_id)]
 
 
 @router.post("/people/{person_id}/references", response_model=list[ReferenceIn], status_code=201)
 def add_reference(
-    person_id: int,
+    person_id: HubId,
     body: ReferenceIn,
     identity: Identity = Depends(api_editor),
     state: WebState = Depends(web_state),
@@ -327,7 +328,7 @@ def add_reference(
 
 @router.delete("/people/{person_id}/references", response_model=list[ReferenceIn])
 def remove_reference(
-    person_id: int,
+    person_id: HubId,
     kind: str,
     value: str,
     identity: Identity = Depends(api_editor),
@@ -346,8 +347,8 @@ def _merge_out(result: merges.MergeResult) -> MergeOut:
 
 @router.get("/merges/preview", response_model=list[DifferenceOut])
 def merge_preview(
-    survivor: int,
-    loser: int,
+    survivor: HubId,
+    loser: HubId,
     identity: Identity = Depends(api_viewer),
     state: WebState = Depends(web_state),
 ) -> list[DifferenceOut]:
@@ -356,7 +357,7 @@ def merge_preview(
 
 @router.post("/people/{person_id}/merge", response_model=MergeOut)
 def merge_people(
-    person_id: int,
+    person_id: HubId,
     body: MergeIn,
     identity: Identity = Depends(api_editor),
     state: WebState = Depends(web_state),
@@ -374,7 +375,7 @@ def merge_people(
 
 @router.post("/accounts/{account_id}/merge", response_model=MergeOut)
 def merge_accounts(
-    account_id: int,
+    account_id: HubId,
     body: MergeIn,
     identity: Identity = Depends(api_editor),
     state: WebState = Depends(web_state),
@@ -393,7 +394,7 @@ def merge_accounts(
 # -- account codes -----------------------------------------------------------------------------
 @router.put("/accounts/{account_id}/code", response_model=Changed)
 def change_code(
-    account_id: int,
+    account_id: HubId,
     body: CodeIn,
     identity: Identity = Depends(api_editor),
     state: WebState = Depends(web_state),
@@ -413,7 +414,7 @@ def change_code(
 
 @router.put("/accounts/{account_id}/codes", response_model=Changed)
 def set_account_codes(
-    account_id: int,
+    account_id: HubId,
     body: AccountCodesIn,
     identity: Identity = Depends(api_editor),
     state: WebState = Depends(web_state),

@@ -10,6 +10,7 @@ from pydantic import BaseModel
 from accord.clock import zone_named
 from accord.service import pos
 from accord.web.auth import Identity, api_editor, api_viewer
+from accord.web.params import HubId, Seq
 from accord.web.state import WebState, web_state
 
 router = APIRouter(tags=["point of sale"])
@@ -28,7 +29,7 @@ class Feed(BaseModel):
 
 
 class TransactionIn(BaseModel):
-    customer_id: int
+    customer_id: HubId
     number: str
     kind: str = "sale"
     amount: float
@@ -44,7 +45,7 @@ class TransactionPosted(BaseModel):
 
 @router.get("/changes", response_model=Feed)
 def changes(
-    after: int = Query(0, ge=0),
+    after: Seq = 0,
     limit: int = Query(500, ge=1, le=5000),
     location_group: str | None = Query(None, description="only this group's customers"),
     _: Identity = Depends(api_viewer),

@@ -19,6 +19,7 @@ from accord.service.card_layout import load_layout
 from accord.service.unleashed import allowed_account_managers
 from accord.web import forms
 from accord.web.auth import Identity, page_editor, page_viewer
+from accord.web.params import HubId
 from accord.web.state import WebState, web_state
 from accord.web.templating import render
 
@@ -217,7 +218,7 @@ def _card(
 @router.get("/{customer_id}")
 def card(
     request: Request,
-    customer_id: int,
+    customer_id: HubId,
     tab: str = "details",
     identity: Identity = Depends(page_viewer),
     state: WebState = Depends(web_state),
@@ -228,7 +229,7 @@ def card(
 @router.post("/{customer_id}")
 async def update(
     request: Request,
-    customer_id: int,
+    customer_id: HubId,
     identity: Identity = Depends(page_editor),
     state: WebState = Depends(web_state),
 ) -> Response:
@@ -265,7 +266,7 @@ async def update(
 @router.post("/{customer_id}/photo")
 async def upload_photo(
     request: Request,
-    customer_id: int,
+    customer_id: HubId,
     identity: Identity = Depends(page_editor),
     state: WebState = Depends(web_state),
 ) -> Response:
@@ -298,7 +299,7 @@ async def upload_photo(
 
 @router.get("/{customer_id}/photo")
 def photo(
-    customer_id: int,
+    customer_id: HubId,
     identity: Identity = Depends(page_viewer),
     state: WebState = Depends(web_state),
 ) -> Response:
@@ -314,7 +315,7 @@ def photo(
 @router.post("/{customer_id}/contacts")
 async def add_contact(
     request: Request,
-    customer_id: int,
+    customer_id: HubId,
     identity: Identity = Depends(page_editor),
     state: WebState = Depends(web_state),
 ) -> Response:
@@ -376,7 +377,7 @@ async def add_contact(
 @router.post("/{customer_id}/orders")
 async def add_order(
     request: Request,
-    customer_id: int,
+    customer_id: HubId,
     identity: Identity = Depends(page_editor),
     state: WebState = Depends(web_state),
 ) -> Response:
@@ -408,7 +409,7 @@ async def add_order(
 @router.post("/{customer_id}/credit")
 async def add_credit(
     request: Request,
-    customer_id: int,
+    customer_id: HubId,
     identity: Identity = Depends(page_editor),
     state: WebState = Depends(web_state),
 ) -> Response:

@@ -25,6 +25,7 @@ from accord.service.import_profiles import (
     RunReport,
 )
 from accord.web.auth import Identity, page_admin
+from accord.web.params import HubId
 from accord.web.state import WebState, web_state
 from accord.web.templating import render
 
@@ -114,7 +115,7 @@ def new_profile(
 @router.get("/{profile_id}")
 def open_profile(
     request: Request,
-    profile_id: int,
+    profile_id: HubId,
     identity: Identity = Depends(page_admin),
     state: WebState = Depends(web_state),
 ) -> Response:
@@ -186,7 +187,7 @@ async def create_profile(
 @router.post("/{profile_id}")
 async def change_profile(
     request: Request,
-    profile_id: int,
+    profile_id: HubId,
     identity: Identity = Depends(page_admin),
     state: WebState = Depends(web_state),
 ) -> Response:

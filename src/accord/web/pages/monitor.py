@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import Annotated
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, Request
@@ -13,6 +14,7 @@ from accord.service import monitor, queries
 from accord.service import sync as sync_service
 from accord.service.unleashed import check_restore
 from accord.web.auth import Identity, page_editor, page_viewer
+from accord.web.params import HubId, Seq
 from accord.web.state import WebState, web_state
 from accord.web.templating import render
 
@@ -45,7 +47,7 @@ def overview(
 
 @router.post("/monitor/conflicts/{conflict_id}")
 def resolve(
-    conflict_id: int,
+    conflict_id: HubId,
     winner: str = Form(...),
     identity: Identity = Depends(page_editor),
     state: WebState = Depends(web_state),
@@ -66,7 +68,7 @@ def resolve(
 
 @router.post("/monitor/errors/{error_id}/retry")
 def retry(
-    error_id: int, _: Identity = Depends(page_editor), state: WebState = Depends(web_state)
+    error_id: HubId, _: Identity = Depends(page_editor), state: WebState = Depends(web_state)
 ) -> Response:
     cleared = monitor.retry_error(state.store, state.config, error_id, clock=state.clock)
     note = (
@@ -105,7 +107,7 @@ def sync(
 @router.get("/records/{record_id}/history")
 def history(
     request: Request,
-    record_id: int,
+    record_id: HubId,
     identity: Identity = Depends(page_viewer),
     state: WebState = Depends(web_state),
 ) -> Response:
@@ -124,8 +126,8 @@ def history(
 
 @router.post("/records/{record_id}/restore")
 def restore(
-    record_id: int,
-    seq: int = Form(...),
+    record_id: HubId,
+    seq: Annotated[Seq, Form()],
     field: str = Form(...),
     identity: Identity = Depends(page_editor),
     state: WebState = Depends(web_state),

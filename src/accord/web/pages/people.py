@@ -20,6 +20,7 @@ from accord.service.card_layout import Access, FieldAccessError, FieldRule
 from accord.service.hub_writes import load
 from accord.web import forms
 from accord.web.auth import Identity, page_admin, page_editor, page_viewer
+from accord.web.params import HubId, form_id, form_position, known_id
 from accord.web.state import WebState, web_state
 from accord.web.templating import render
 
@@ -154,7 +155,7 @@ def _card(
 @router.get("/people/{person_id}")
 def card(
     request: Request,
-    person_id: int,
+    person_id: HubId,
     identity: Identity = Depends(page_viewer),
     state: WebState = Depends(web_state),
 ) -> Response:
@@ -164,7 +165,7 @@ def card(
 @router.post("/people/{person_id}")
 async def edit(
     request: Request,
-    person_id: int,
+    person_id: HubId,
     identity: Identity = Depends(page_editor),
     state: WebState = Depends(web_state),
 ) -> Response:
@@ -223,7 +224,7 @@ async def edit(
 @router.post("/people/{person_id}/send/{system}")
 def send_to_system(
     request: Request,
-    person_id: int,
+    person_id: HubId,
     system: str,
     identity: Identity = Depends(page_editor),
     state: WebState = Depends(web_state),
@@ -249,7 +250,7 @@ def send_to_system(
 @router.post("/people/{person_id}/codes")
 async def change_codes(
     request: Request,
-    person_id: int,
+    person_id: HubId,
     identity: Identity = Depends(page_editor),
     state: WebState = Depends(web_state),
 ) -> Response:
@@ -292,7 +293,7 @@ async def change_codes(
 @router.post("/people/{person_id}/references")
 async def add_reference(
     request: Request,
-    person_id: int,
+    person_id: HubId,
     identity: Identity = Depends(page_editor),
     state: WebState = Depends(web_state),
 ) -> Response:
@@ -314,7 +315,7 @@ async def add_reference(
 @router.post("/people/{person_id}/references/remove")
 async def remove_reference(
     request: Request,
-    person_id: int,
+    person_id: HubId,
     identity: Identity = Depends(page_editor),
     state: WebState = Depends(web_state),
 ) -> Response:
@@ -346,13 +347,13 @@ def _other_id(form: FormData) -> int:
     text = str(form.get("other") or "").strip()
     if not (text.isascii() and text.isdigit()):
         raise ValidationError("give the hub id of the other record", field="other")
-    return int(text)
+    return known_id(int(text))
 
 
 @router.post("/people/{person_id}/link")
 async def link(
     request: Request,
-    person_id: int,
+    person_id: HubId,
     identity: Identity = Depends(page_editor),
     state: WebState = Depends(web_state),
 ) -> Response:
@@ -381,8 +382,8 @@ def _merge_page(
     request: Request,
     identity: Identity,
     state: WebState,
-    first: int,
-    second: int,
+    first: HubId,
+    second: HubId,
     mode: str,
     groups: list[person_links.FieldDifference],
     error: AccordError | None = None,
@@ -421,20 +422,13 @@ def _shown(values: dict[str, Any]) -> str:
 @router.get("/merge")
 def merge_form(
     request: Request,
-    survivor: int,
-    loser: int,
+    survivor: HubId,
+    loser: HubId,
     identity: Identity = Depends(page_editor),
     state: WebState = Depends(web_state),
 ) -> Response:
     groups = merges.merge_preview(state.store, survivor, loser)
     return _merge_page(request, identity, state, survivor, loser, "merge", groups)
-
-
-def _int(form: FormData, name: str) -> int:
-    text = str(form.get(name) or "")
-    if not (text.isascii() and text.isdigit()):
-        raise ValidationError(f"{name} must be a hub record id", field=name)
-    return int(text)
 
 
 @router.post("/merge")
@@ -444,7 +438,7 @@ async def merge(
     state: WebState = Depends(web_state),
 ) -> Response:
     form = await request.form()
-    survivor, loser = _int(form, "survivor"), _int(form, "loser")
+    survivor, loser = form_id(form.get("survivor"), "survivor"), form_id(form.get("loser"), "loser")
     chosen = _choices(form, survivor, loser)
     with state.store.transaction() as conn:
         entity = load(conn, survivor).entity
@@ -517,15 +511,8 @@ async def save_layout(
     for index, name in enumerate(entity_spec(entity).fields):
         raw = form.get(f"access.{name}")
         access: Access = next((a for a in card_layout.ACCESS if a == raw), "edit")
-        position = str(form.get(f"position.{name}") or "")
-        rules.append(
-            FieldRule(
-                name,
-                access,
-                form.get(f"mandatory.{name}") == "on",
-                int(position) if position.isascii() and position.isdigit() else index,
-            )
-        )
+        position = form_position(form.get(f"position.{name}"), index)
+        rules.append(FieldRule(name, access, form.get(f"mandatory.{name}") == "on", position))
     if form.get("reset"):
         rules = []
     try:
