@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from accord.clock import ManualClock
-from accord.service import customers, pos
+from accord.errors import ValidationError
+from accord.service import customers, people, pos
 from accord.service import records as record_service
 from accord.store import HubStore
 from tests.web.support import WebWorld
@@ -126,3 +127,33 @@ def test_the_display_name_follows_an_edit_made_while_another_was_on_its_way(
     data = read(web.store, customer).data
     assert (data["first_name"], data["last_name"], data["name"]) == ("Bea", "Smith", "Bea Smith")
     assert [r.id for r in customers.search_customers(web.store, "smith").items] == [customer]
+
+
+def test_s003_01_people_search_finds_macrons_and_takes_percent_and_underscore_literally(
+    store: HubStore, clock: ManualClock
+) -> None:
+    awhina = people.create_person_account(
+        store, {"first_name": "Āwhina", "last_name": "Ngata"}, clock=clock
+    )
+    percent = people.create_person_account(
+        store, {"first_name": "Tama", "last_name": "100%_Kiwi"}, clock=clock
+    )
+    people.create_person_account(store, {"first_name": "Hemi", "last_name": "Parata"}, clock=clock)
+
+    def found(text: str) -> list[int]:
+        return [p.id for p in people.search_people(store, text)]
+
+    assert found("Āwhina") == found("āwhina") == found("ĀWHINA") == [awhina]
+    assert found("_") == found("%") == found("0%_k") == [percent]
+    assert found("a_a") == []
+
+
+def test_s003_04_account_codes_differing_only_in_the_case_of_a_macron_are_one_code(
+    store: HubStore, clock: ManualClock
+) -> None:
+    first = people.create_person_account(
+        store, {"first_name": "Ani", "code": "ŌTAKI-1"}, clock=clock
+    )
+    with pytest.raises(ValidationError, match="already used") as taken:
+        people.create_person_account(store, {"first_name": "Rua", "code": "ōtaki-1"}, clock=clock)
+    assert taken.value.field == "code" and str(first) in taken.value.message

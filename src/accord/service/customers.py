@@ -31,6 +31,7 @@ from accord.store import HubStore
 from accord.store import people as people_store
 from accord.store import records as record_store
 from accord.store.counters import allocate, hold
+from accord.store.database import LIKE_ESCAPE, contains_pattern
 from accord.store.schema import records, settings
 from accord.store.types import HubRecord
 from accord.store.web_schema import credit_entries, customer_search, orders, photos, transactions
@@ -392,14 +393,9 @@ def refresh_search_index(conn: Connection, batch: int = 5000) -> int:
     return rewritten
 
 
-def _like(term: str) -> str:
-    escaped = term.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
-
-
 def _search_condition(term: str) -> ColumnElement[bool]:
     text = customer_search.c.text
-    options: list[ColumnElement[bool]] = [text.like(_like(term), escape="\\")]
+    options: list[ColumnElement[bool]] = [text.like(contains_pattern(term), escape=LIKE_ESCAPE)]
     digits = "".join(ch for ch in term if ch.isdigit())
     if len(digits) >= 4 and not any(ch.isalpha() for ch in term):
         # Phones are indexed as the digits of E.164: drop a national trunk zero.

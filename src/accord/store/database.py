@@ -9,8 +9,12 @@ from typing import Any
 import orjson
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, Engine, create_engine, event, inspect
+from sqlalchemy import Connection, Engine, String, create_engine, event, inspect
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.pool import ConnectionPoolEntry
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.functions import FunctionElement
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -78,8 +82,54 @@ def _utc_session(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
     cursor.close()
 
 
+# -- comparing text in any case ---------------------------------------------------------------
+# SQLite's lower() folds ASCII letters only ("Ā" stays "Ā"), PostgreSQL's (in a UTF-8
+# database) every letter, as Python's str.lower() does. So the hub's SQLite connections get
+# a lower() of their own under another name, and queries that ignore case use folded(),
+# which is that function on SQLite and lower() on PostgreSQL. Not an override of the
+# built-in lower(): an index or a view using lower() (or a tool opening the file without
+# our function) would then disagree with the queries. Not a folded copy of the text kept
+# in the tables either: every write path, the sync's included, would have to maintain it.
+FOLD_FUNCTION = "accord_lower"
+LIKE_ESCAPE = "\\"
+
+
+def _fold(text: object) -> object:
+    return text.lower() if isinstance(text, str) else text
+
+
+class _Folded(FunctionElement[str]):
+    type = String()
+    name = "folded"
+    inherit_cache = True
+
+
+@compiles(_Folded)
+def _folded(element: _Folded, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"lower({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(_Folded, "sqlite")
+def _folded_sqlite(element: _Folded, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"{FOLD_FUNCTION}({compiler.process(element.clauses, **kw)})"
+
+
+def folded(text: ColumnElement[Any]) -> ColumnElement[str]:
+    """``text`` in lower case, every letter, on SQLite as on PostgreSQL: compare it with
+    Python's ``str.lower()`` of the other side."""
+    return _Folded(text)
+
+
+def contains_pattern(text: str) -> str:
+    """A LIKE pattern (escape ``LIKE_ESCAPE``) for folded text containing ``text``:
+    its % and _ are the characters themselves, not wildcards."""
+    escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
 def _hub_pragmas(dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
     _system_pragmas(dbapi_connection, record)
+    dbapi_connection.create_function(FOLD_FUNCTION, 1, _fold, deterministic=True)
     cursor = dbapi_connection.cursor()
     # WAL lets the web app read while a sync writes; NORMAL is durable at checkpoints and
     # safe against corruption, which is the usual pairing with WAL (wal_autocheckpoint:

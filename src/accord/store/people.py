@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy import Connection, delete, insert, select, update
 
 from accord.store import web_schema
+from accord.store.database import LIKE_ESCAPE, contains_pattern, folded
 from accord.store.links import _row_to_link
 from accord.store.people_schema import card_fields, merges, person_links
 from accord.store.records import _chunks
@@ -90,7 +91,7 @@ def accounts_with_code(conn: Connection, code: str) -> list[int]:
         select(records.c.id).where(
             records.c.entity.in_(ACCOUNT_ENTITIES),
             records.c.deleted.is_(False),
-            func.lower(records.c.code) == code.lower(),
+            folded(records.c.code) == code.lower(),
         )
     )
     return [int(row.id) for row in rows]
@@ -172,9 +173,10 @@ def search_people(conn: Connection, text: str, kind: str | None, limit: int) -> 
         records.c.entity == "person", records.c.deleted.is_(False)
     )
     if text.strip():
-        pattern = f"%{text.strip().lower()}%"
+        pattern = contains_pattern(text.strip())
         query = query.where(
-            func.lower(records.c.label).like(pattern) | func.lower(records.c.code).like(pattern)
+            folded(records.c.label).like(pattern, escape=LIKE_ESCAPE)
+            | folded(records.c.code).like(pattern, escape=LIKE_ESCAPE)
         )
     if kind:
         query = query.where(records.c.data["kind"].as_string() == kind)
