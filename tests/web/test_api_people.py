@@ -302,3 +302,43 @@ def test_s003_01_a_contact_whose_company_field_is_no_id_is_refused_naming_the_fi
     refused = web.api().post(f"{API}/people/contacts", json=body)
     assert refused.status_code == 422 and refused.json()["field"] == "company"
     assert "²" in refused.json()["detail"]
+
+
+PNG = (
+    b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00"
+    b"\x1f\x15\xc4\x89\x00\x00\x00\rIDATx\x9cc\xf8\x0f\x00\x00\x01\x01\x00\x05\x18\xd8N\x00"
+    b"\x00\x00\x00IEND\xaeB`\x82"
+)
+
+
+def test_s003_04_an_account_merge_gives_the_survivor_the_losers_photo_at_its_own_address(
+    web: WebWorld,
+) -> None:
+    survivor, loser = _company(web, "Kaka", "K1"), _company(web, "Kaka Ltd", "K2")
+    api = web.api()
+    photo = {"photo": ("p.png", PNG, "image/png")}
+    assert api.put(f"{API}/customers/{loser}/photo", files=photo).status_code == 200
+    merged = api.post(f"{API}/accounts/{survivor}/merge", json={"loser_id": loser})
+    assert merged.status_code == 200, merged.text
+    url = api.get(f"{API}/customers/{survivor}").json()["fields"]["photo_url"]
+    assert url.startswith(f"{API}/customers/{survivor}/photo?v=")
+    assert api.get(url).content == PNG
+    # The point of sale is sent that address with the survivor's next change.
+    feed = api.get(f"{API}/changes").json()["items"]
+    assert [i["fields"]["photo_url"] for i in feed if i["id"] == survivor] == [url]
+
+
+def test_s003_04_an_account_merge_choosing_the_losers_company_name_renames_the_survivor(
+    web: WebWorld,
+) -> None:
+    fields = web.customer_fields(company_name="Kea Traders")
+    survivor = web.api().post(f"{API}/customers", json={"fields": fields}).json()["id"]
+    fields = web.customer_fields(company_name="Kea Trading Company")
+    loser = web.api().post(f"{API}/customers", json={"fields": fields}).json()["id"]
+    body = {"loser_id": loser, "choices": {"company_name": loser}}
+    merged = web.api().post(f"{API}/accounts/{survivor}/merge", json=body)
+    assert merged.status_code == 200, merged.text
+    shown = web.api().get(f"{API}/customers/{survivor}").json()["fields"]
+    assert (shown["company_name"], shown["name"]) == ("Kea Trading Company", "Kea Trading Company")
+    found = web.api().get(f"{API}/customers", params={"q": "kea trading"}).json()["items"]
+    assert [c["id"] for c in found] == [survivor]

@@ -6,7 +6,7 @@ import pytest
 
 from accord.clock import ManualClock
 from accord.errors import ValidationError
-from accord.service import customers, people, pos
+from accord.service import customers, merges, people, pos
 from accord.service import records as record_service
 from accord.store import HubStore
 from tests.web.support import WebWorld
@@ -157,3 +157,35 @@ def test_s003_04_account_codes_differing_only_in_the_case_of_a_macron_are_one_co
     with pytest.raises(ValidationError, match="already used") as taken:
         people.create_person_account(store, {"first_name": "Rua", "code": "ōtaki-1"}, clock=clock)
     assert taken.value.field == "code" and str(first) in taken.value.message
+
+
+JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 16
+SHOP = {"home_location": "Main", "location_group": "All"}
+
+
+def test_s003_04_merged_accounts_keep_one_photo_served_at_the_survivors_address(
+    store: HubStore, clock: ManualClock
+) -> None:
+    kept, other, third = (
+        customers.create_customer(store, {**SHOP, "company_name": name}, clock=clock)
+        for name in ("Tui Ltd", "Tui Limited", "Tui Traders")
+    )
+    own = customers.set_photo(store, kept, JPEG, "image/jpeg", clock=clock)
+    customers.set_photo(store, other, PNG, "image/png", clock=clock)
+    # Both have a photo: the survivor keeps its own unless the loser's is chosen.
+    kept_own = merges.merge_accounts(store, kept, other, clock=clock)
+    assert kept_own.activity_moved["customer_photos"] == 0
+    assert customers.get_customer(store, kept).data["photo_url"] == own
+    assert customers.get_photo(store, kept) == (JPEG, "image/jpeg")
+    customers.set_photo(store, third, PNG, "image/png", clock=clock)
+    chosen = {"photo_url": third, "company_name": third}
+    taken = merges.merge_accounts(store, kept, third, chosen, clock=clock)
+    assert taken.activity_moved["customer_photos"] == 1
+    data = customers.get_customer(store, kept).data
+    assert customers.get_photo(store, kept) == (PNG, "image/png")
+    assert data["photo_url"] != own and customers.photo_stored(store, kept, data["photo_url"])
+    assert data["photo_url"].startswith(f"/api/v1/customers/{kept}/photo?v=")
+    items, _ = pos.changes_since(store, 0)
+    assert [i.fields["photo_url"] for i in items if i.id == kept] == [data["photo_url"]]
+    # The company name chosen is the name shown, as after an edit.
+    assert (data["company_name"], data["name"]) == ("Tui Traders", "Tui Traders")

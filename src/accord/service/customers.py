@@ -854,9 +854,18 @@ def set_photo(
                 updated_at=at,
             )
         )
-    url = f"/api/v1/customers/{record_id}/photo?v={digest[:16]}"
+    url = photo_url(record_id, digest)
     record_service.edit_record(store, record_id, {"photo_url": url}, actor=actor, clock=clock)
     return url
+
+
+def photo_path(record_id: int) -> str:
+    return f"/api/v1/customers/{record_id}/photo"
+
+
+def photo_url(record_id: int, digest: str) -> str:
+    """Where the record's photo is served; the digest makes a new photo a new URL."""
+    return f"{photo_path(record_id)}?v={digest[:16]}"
 
 
 def photo_stored(store: HubStore, record_id: int, url: str | None) -> bool:

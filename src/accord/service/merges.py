@@ -21,7 +21,7 @@ from sqlalchemy import Connection
 from accord.clock import Clock, SystemClock, to_iso
 from accord.errors import ValidationError
 from accord.model.entities import ADDRESS_TYPES, entity_spec
-from accord.service import hub_writes
+from accord.service import customers, hub_writes
 from accord.service.accounts import is_account
 from accord.service.person_links import (
     ADDRESS_FIELDS,
@@ -139,6 +139,10 @@ def merge_accounts(
             values = {**_blanks_filled(survivor, loser), **fixed, **_refs(survivor, loser)}
         else:
             values = {**_blanks_filled(survivor, loser), **_chosen(survivor, loser, choices or {})}
+            # The name shown is derived from the names chosen, as an edit derives it.
+            name = customers.display_name({**survivor.data, **values})
+            if name:
+                values["name"] = name
         return _merge(conn, survivor, loser, values, choices or {}, actor=actor, at=at)
 
 
@@ -155,6 +159,22 @@ def _blanks_filled(survivor: HubRecord, loser: HubRecord) -> dict[str, Any]:
         if not any(survivor.data.get(n) for n in names) and any(loser.data.get(n) for n in names):
             values.update({n: loser.data.get(n) for n in names})
     return values
+
+
+def _photo_taken(
+    conn: Connection, survivor: HubRecord, loser: HubRecord, values: dict[str, Any]
+) -> tuple[dict[str, Any], int]:
+    """A photo URL taken from the loser names the loser's photo: the photo moves to the
+    survivor in place of its own (a customer has one) and the URL becomes the survivor's,
+    so it still serves the photo. The photo of a URL not taken stays where it is.
+    Returns the URL to write (if it changes) and how many photos moved."""
+    url = values.get("photo_url")
+    if not isinstance(url, str) or url.partition("?")[0] != customers.photo_path(loser.id):
+        return {}, 0
+    digest = people_store.move_photo(conn, loser.id, survivor.id)
+    if digest is None:  # the loser's photo is gone: its URL would serve nothing
+        return {"photo_url": survivor.data.get("photo_url")}, 0
+    return {"photo_url": customers.photo_url(survivor.id, digest)}, 1
 
 
 def _chosen(survivor: HubRecord, loser: HubRecord, choices: dict[str, int]) -> dict[str, Any]:
@@ -199,10 +219,11 @@ def _merge(
         elif link.state != "tombstone":
             result.told.append(link.system)
     merged_from = [*(survivor.data.get("merged_from") or []), loser.id]
+    photo, photos_moved = _photo_taken(conn, survivor, loser, values)
     # Written after the links moved, so the push sees the survivor as changed and sends
     # it to every system it is now linked to.
     diff = hub_writes.update(
-        conn, survivor, {**values, "merged_from": merged_from}, actor=actor, at=at
+        conn, survivor, {**values, **photo, "merged_from": merged_from}, actor=actor, at=at
     )
     result.changes[survivor.id] = diff
     if survivor.entity == "person":
@@ -215,6 +236,7 @@ def _merge(
             result.contacts_moved.append(contact_id)
     # Sales history, orders, credit (money) and the photo belong to the customer that stays.
     result.activity_moved = people_store.move_activity(conn, loser.id, survivor.id)
+    result.activity_moved[people_store.PHOTOS] = photos_moved
     result.changes[loser.id] = hub_writes.update(
         conn, loser, {"merged_into": survivor.id}, actor=actor, at=at, delete=True
     )

@@ -16,6 +16,7 @@ from accord.store.schema import links, records
 from accord.store.types import Link
 
 ACCOUNT_ENTITIES = ("company", "person")
+PHOTOS = str(web_schema.photos.name)
 
 
 # -- natural persons -----------------------------------------------------------------------
@@ -184,20 +185,26 @@ def search_people(conn: Connection, text: str, kind: str | None, limit: int) -> 
 
 
 def move_activity(conn: Connection, from_id: int, to_id: int) -> dict[str, int]:
-    """Move a merged-away customer's sales, orders and credit history (and its photo, when
-    the survivor has none) to the survivor; how many rows of each moved."""
+    """Move a merged-away customer's sales, orders and credit history to the survivor;
+    how many rows of each moved."""
     moved: dict[str, int] = {}
     for table in (web_schema.transactions, web_schema.orders, web_schema.credit_entries):
         result = conn.execute(
             update(table).where(table.c.record_id == from_id).values(record_id=to_id)
         )
         moved[str(table.name)] = result.rowcount
-    photos = web_schema.photos
-    has_photo = conn.execute(select(photos.c.record_id).where(photos.c.record_id == to_id)).first()
-    moved[str(photos.name)] = 0
-    if has_photo is None:
-        result = conn.execute(
-            update(photos).where(photos.c.record_id == from_id).values(record_id=to_id)
-        )
-        moved[str(photos.name)] = result.rowcount
     return moved
+
+
+def move_photo(conn: Connection, from_id: int, to_id: int) -> str | None:
+    """Give ``from_id``'s photo to ``to_id`` in place of its own (a customer has one);
+    the photo's digest, or None when ``from_id`` has none (nothing changes then)."""
+    photos = web_schema.photos
+    digest = conn.execute(
+        select(photos.c.digest).where(photos.c.record_id == from_id)
+    ).scalar_one_or_none()
+    if digest is None:
+        return None
+    conn.execute(delete(photos).where(photos.c.record_id == to_id))
+    conn.execute(update(photos).where(photos.c.record_id == from_id).values(record_id=to_id))
+    return str(digest)
