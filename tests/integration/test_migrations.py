@@ -59,3 +59,34 @@ def test_transactions_posted_before_shop_days_keep_their_utc_date(hub_url: str) 
         rows = conn.execute(select(t.c.number, t.c.local_date)).all()
     engine.dispose()
     assert [tuple(r) for r in rows] == [("OLD-1", "2026-03-01")]
+
+
+def test_people_written_before_the_company_column_are_found_by_their_company(
+    hub_url: str,
+) -> None:
+    engine = make_engine(hub_url)
+    command.upgrade(alembic_config(engine), "0001")
+    people = {1: {"company": 7, "is_primary": True}, 2: {"company": None}, 3: {}}
+    with engine.begin() as conn:
+        for record_id, data in [*people.items(), (7, {"name": "Tane Ltd"})]:
+            conn.execute(
+                schema.records.insert().values(
+                    id=record_id,
+                    entity="company" if record_id == 7 else "person",
+                    data=data,
+                    provenance={},
+                    label="",
+                    active=True,
+                    deleted=False,
+                    seq=record_id,
+                    changed_at="2026-03-01T20:00:00.000000Z",
+                    created_at="2026-03-01T20:00:00.000000Z",
+                    updated_at="2026-03-01T20:00:00.000000Z",
+                )
+            )
+    migrate(engine)
+    r = schema.records
+    with engine.connect() as conn:
+        rows = conn.execute(select(r.c.id, r.c.company).order_by(r.c.id)).all()
+    engine.dispose()
+    assert [tuple(row) for row in rows] == [(1, 7), (2, None), (3, None), (7, None)]

@@ -152,6 +152,8 @@ def _blanks_filled(survivor: HubRecord, loser: HubRecord) -> dict[str, Any]:
     for name in entity_spec(survivor.entity).fields:
         if name in _KEPT or name.startswith("address."):
             continue
+        if name == "is_primary" and survivor.data.get("company") != loser.data.get("company"):
+            continue  # primary of the loser's company, not of the survivor's
         if survivor.data.get(name) in (None, "") and loser.data.get(name) not in (None, ""):
             values[name] = loser.data[name]
     for kind in ADDRESS_TYPES:
@@ -237,6 +239,8 @@ def _merge(
     # Sales history, orders, credit (money) and the photo belong to the customer that stays.
     result.activity_moved = people_store.move_activity(conn, loser.id, survivor.id)
     result.activity_moved[people_store.PHOTOS] = photos_moved
+    # Read again: a survivor made its company's primary contact took the loser's flag.
+    loser = hub_writes.load(conn, loser.id)
     result.changes[loser.id] = hub_writes.update(
         conn, loser, {"merged_into": survivor.id}, actor=actor, at=at, delete=True
     )

@@ -194,6 +194,8 @@ def edit_person(
         if diff:
             outcome.changes[record_id] = diff
         for other in others:
+            # Read again: the edit may have made a contact primary, taking others' flags.
+            other = hub_writes.load(conn, other.id)
             copy = hub_writes.update(conn, other, copied, actor=actor, at=at)
             if copy:
                 outcome.changes[other.id] = copy

@@ -10,6 +10,7 @@ from sqlalchemy import Connection, and_, func, select
 from accord.errors import AccordError
 from accord.model.entities import entity_spec
 from accord.model.matching import match_key
+from accord.store import primary_contacts
 from accord.store.bulk import insert_many, update_many
 from accord.store.counters import allocate
 from accord.store.schema import journal, records
@@ -50,12 +51,14 @@ def new_ids(conn: Connection, count: int) -> range:
 
 
 def derived_columns(entity: str, data: dict[str, Any]) -> dict[str, Any]:
-    """Columns kept beside the JSON data for lookups: label, code, match key, active."""
-    code = data.get("code")
+    """Columns kept beside the JSON data for lookups: label, code, match key, a person's
+    company, active."""
+    code, company = data.get("code"), data.get("company")
     return {
         "label": entity_spec(entity).label(data)[:256],
         "code": str(code)[:64] if code is not None else None,
         "match_key": (match_key(entity, data) or None),
+        "company": company if entity == "person" and type(company) is int else None,
         "active": data.get("active") is not False,
     }
 
@@ -67,7 +70,9 @@ def apply_writes(
 
     Creates go in one multi-row insert. Updates check the record's sequence number so a
     record edited meanwhile (by the web app, say) is never overwritten with stale data:
-    StaleRecordError is raised and the caller's transaction rolls back.
+    StaleRecordError is raised and the caller's transaction rolls back. A person made a
+    company's primary contact takes the flag from the others (``primary_contacts``): their
+    writes follow, journaled after these (the returned numbers are these writes' only).
     """
     if not writes:
         return []
@@ -136,6 +141,8 @@ def apply_writes(
             _raise_stale(
                 conn, [(w, s) for s, w in zip(seqs, writes, strict=True) if w.kind != "create"]
             )
+    # A contact made primary takes the flag from its company's others, in this transaction.
+    apply_writes(conn, primary_contacts.demotions(conn, writes, run_id, at), run_id, at)
     return seqs
 
 

@@ -45,6 +45,7 @@ records = Table(
     Column("label", String(256), nullable=False, default=""),
     Column("code", String(64)),
     Column("match_key", String(400)),
+    Column("company", BigInteger),  # a person's company (its hub id), to find its contacts
     Column("active", Boolean, nullable=False, default=True),
     Column("deleted", Boolean, nullable=False, default=False),
     Column("seq", BigInteger, nullable=False),
@@ -55,6 +56,7 @@ records = Table(
     Index("ix_records_entity_code", "entity", "code"),
     Index("ix_records_entity_match", "entity", "match_key"),
     Index("ix_records_label", "label"),
+    Index("ix_records_company", "company"),
 )
 
 links = Table(
