@@ -14,6 +14,7 @@ from accord.clock import ManualClock
 from accord.connectors.base import ChangeBatch, Operation, OperationResult
 from accord.connectors.memory import MemoryConnector
 from accord.engine import SyncContext, sync
+from accord.errors import AccordError
 from accord.service.monitor import resolve_conflict
 from accord.service.records import create_record, delete_record, edit_record
 from accord.store import HubStore, bookkeeping, links, records
@@ -152,6 +153,58 @@ def test_a_held_conflict_resolves_to_what_the_sides_hold_when_it_is_resolved(
     with store.transaction() as conn:
         assert records.get(conn, person).data["job_title"] == expected  # type: ignore[union-attr]
     assert system.get("person", "1")["title"] == expected  # type: ignore[index]
+
+
+def _held_then_agreed(store: HubStore, system: MemoryConnector, clock: ManualClock) -> int:
+    """Ann's email edited on both sides (held for review), then set in the system to the
+    hub's value: the sides agree again. Returns Ann's hub id."""
+    profile = memory_profile(rule="hold")
+    run_sync(store, system, profile, clock)
+    person = _person(store)
+    edit_record(store, person, {"email": "hub@acme.example"}, clock=clock)
+    clock.advance(timedelta(minutes=1))
+    system.put("person", "1", {"email": "sys@acme.example"})
+    run_sync(store, system, profile, clock)  # both changed: held for review
+    with store.transaction() as conn:
+        assert [c.field for c in bookkeeping.open_conflicts(conn, "crm")] == ["email"]
+    system.put("person", "1", {"email": "hub@acme.example"})  # the system's user agrees
+    run_sync(store, system, profile, clock)
+    return person
+
+
+def test_a_held_conflict_the_sides_settle_themselves_is_closed_not_left_open(
+    store: HubStore, clock: ManualClock
+) -> None:
+    system = _system(clock)
+    _held_then_agreed(store, system, clock)
+    with store.transaction() as conn:
+        assert links.by_external(conn, "crm", "person", ["1"])["1"].held == []
+        assert bookkeeping.open_conflicts(conn, "crm") == []
+        (settled,) = bookkeeping.list_conflicts(conn)
+    assert (settled.status, settled.winner) == ("resolved", "agreed")
+    assert settled.resolved_at is not None
+    assert "both sides hold the same value again" in settled.reason
+
+
+def test_resolving_a_conflict_the_sides_settled_is_refused_and_changes_nothing(
+    store: HubStore, clock: ManualClock
+) -> None:
+    system, profile = _system(clock), memory_profile(rule="hold")
+    person = _held_then_agreed(store, system, clock)
+    with store.transaction() as conn:
+        (settled,) = bookkeeping.list_conflicts(conn)
+        before = records.get(conn, person)
+        link = links.by_external(conn, "crm", "person", ["1"])["1"]
+    with pytest.raises(AccordError, match="both sides hold the same value again"):
+        resolve_conflict(store, settled.id, "system", clock=clock)
+    with store.transaction() as conn:
+        assert records.get(conn, person) == before
+        assert links.by_external(conn, "crm", "person", ["1"])["1"].base == link.base
+        assert bookkeeping.list_conflicts(conn)[0].status == "resolved"
+    run_sync(store, system, profile, clock)
+    with store.transaction() as conn:
+        assert records.get(conn, person).data["email"] == "hub@acme.example"  # type: ignore[union-attr]
+    assert system.get("person", "1")["email"] == "hub@acme.example"  # type: ignore[index]
 
 
 def test_ctrl_c_during_a_run_records_it_as_stopped_not_running(

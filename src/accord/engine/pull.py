@@ -78,6 +78,7 @@ class Pull:
         self.entity = emap.entity
         self._written: SettledRange | None = None  # the batch being written, if agreed
         self._still_held: list[tuple[int, str, Any, Any]] = []  # the batch's, see _merge
+        self._released: list[tuple[int, str]] = []  # held fields agreed again, see _merge
         self._numbered_upto = 0  # the hub's last account number, see _provisional_code
 
     # -- driving -----------------------------------------------------------------------
@@ -220,6 +221,7 @@ class Pull:
         changed_links: list[Link] = []
         conflicts: list[ConflictEntry] = []
         self._still_held = []
+        self._released = []
         errors: list[ErrorEntry] = []
         claimed: set[int] = set()
         to_create: list[_Incoming] = []
@@ -469,6 +471,9 @@ class Pull:
         link.held = sorted((set(link.held) | decision.hold) - decision.release)
         for name, (hub_value, system_value) in decision.still_held.items():
             self._still_held.append((current.id, name, hub_value, system_value))
+        # A held field the two sides agree on again needs nobody's decision: its open
+        # conflict is closed, so a later resolution cannot write a value gone stale.
+        self._released.extend((current.id, name) for name in sorted(decision.release))
         changed_links.append(link)
         if current.deleted:
             if system_edited:
@@ -662,6 +667,7 @@ class Pull:
             self._note_settled(writes, seqs, changed_links)
         bookkeeping.add_conflicts(conn, conflicts, ctx.run_id, at)
         bookkeeping.refresh_open_conflicts(conn, ctx.system, self.entity, self._still_held)
+        bookkeeping.settle_conflicts(conn, ctx.system, self.entity, self._released, at)
         bookkeeping.add_errors(conn, errors, ctx.run_id, at)
         for entry in errors:
             ctx.plan.add(

@@ -116,33 +116,41 @@ def resolve_conflict(
 ) -> Any:
     """A person picks the surviving value of a held conflict.
 
-    The hub takes the chosen value (journaled); the field is released on the link with the
-    system's value as the base, so the next push sends the hub's value when the hub's
-    side won, and nothing when the system's did. It is an edit of the hub's record:
-    ``role`` given, the card layout applies to the value it would change.
+    The hub takes the chosen value (journaled). While the link holds the field, the
+    conflict's system value is what the system held when last read (every pull refreshes
+    it), so it becomes the base as the field is released: the next push sends the hub's
+    value when the hub's side won, and nothing when the system's did. A field the link no
+    longer holds keeps its base: the choice is then a hub edit like any other. It is an
+    edit of the hub's record: ``role`` given, the card layout applies to the value it
+    would change.
+
+    A conflict no longer open is refused: one the two sides settled by agreeing again,
+    or one resolved already.
     """
     at = to_iso((clock or SystemClock()).now())
     with store.transaction() as conn:
-        row = conn.execute(select(conflicts).where(conflicts.c.id == conflict_id)).first()
-    if row is None:
-        raise AccordError(f"no conflict {conflict_id}")
-    if row.status != "open":
-        raise AccordError(f"conflict {conflict_id} is already resolved ({row.winner} kept)")
-    # The system's value is the latest a pull saw (it refreshes open conflicts); the
-    # hub's is the one the hub holds now, whatever it held when the conflict was found.
-    with store.transaction() as conn:
+        row = conn.execute(
+            select(conflicts).where(conflicts.c.id == conflict_id).with_for_update()
+        ).first()
+        if row is None:
+            raise AccordError(f"no conflict {conflict_id}")
+        if row.status != "open":
+            raise AccordError(_closed(row))
         current = record_store.get(conn, row.record_id)
         if current is None:
             raise AccordError(f"no hub record {row.record_id}")
+        # The system's value is the latest a pull saw (it refreshes open conflicts); the
+        # hub's is the one the hub holds now, whatever it held when the conflict was found.
         old = current.data.get(row.field)
         chosen = old if winner == "hub" else row.system_value
         if role is not None and current.entity in CARD_ENTITIES:
             layout = layout_in(conn, current.entity, role)
             layout.check({row.field: chosen}, current.data, key=str(row.record_id))
         link = links.by_hub(conn, row.system, row.entity, [row.record_id]).get(row.record_id)
-        if link is not None:
+        if link is not None and row.field in link.held:
             link.held = [name for name in link.held if name != row.field]
-            link.base = {**link.base, row.field: row.system_value}
+            if link.state == "active":
+                link.base = {**link.base, row.field: row.system_value}
             links.save(conn, [link], at)
         # Journaled even when the hub already holds the chosen value: the entry records the
         # decision and puts the record after the push position, so the value goes out.
@@ -163,6 +171,16 @@ def resolve_conflict(
         record_store.apply_writes(conn, [write], None, at)
         bookkeeping.resolve_conflict(conn, conflict_id, winner, at)
         return conn.execute(select(conflicts).where(conflicts.c.id == conflict_id)).first()
+
+
+def _closed(row: Any) -> str:
+    """Why conflict ``row``, no longer open, cannot be resolved."""
+    if row.winner == bookkeeping.AGREED:
+        return (
+            f"conflict {row.id} was settled: both sides hold the same value again, so"
+            f" {row.field} has nothing left to resolve"
+        )
+    return f"conflict {row.id} is already resolved ({row.winner} kept)"
 
 
 def retry_error(

@@ -133,6 +133,36 @@ def refresh_open_conflicts(
         )
 
 
+AGREED = "agreed"  # the winner of a conflict the two sides settled by agreeing again
+SETTLED_NOTE = "; settled: both sides hold the same value again"
+
+
+def settle_conflicts(
+    conn: Connection, system: str, entity: str, items: Sequence[tuple[int, str]], at: str
+) -> None:
+    """Close the open conflicts of held fields the two sides agree on again: ``items``
+    are (hub id, field). Nobody picked a side, so the winner says they agreed."""
+    if not items:
+        return
+    conn.execute(
+        update(conflicts)
+        .where(
+            conflicts.c.system == system,
+            conflicts.c.entity == entity,
+            conflicts.c.record_id == bindparam("held_record"),
+            conflicts.c.field == bindparam("held_field"),
+            conflicts.c.status == "open",
+        )
+        .values(
+            status="resolved",
+            winner=AGREED,
+            resolved_at=at,
+            reason=conflicts.c.reason + SETTLED_NOTE,
+        ),
+        [{"held_record": record_id, "held_field": name} for record_id, name in items],
+    )
+
+
 def open_conflicts(conn: Connection, system: str | None = None) -> list[Any]:
     query = select(conflicts).where(conflicts.c.status == "open").order_by(conflicts.c.id)
     if system:

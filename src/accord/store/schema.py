@@ -134,7 +134,7 @@ conflicts = Table(
     Column("hub_time", Time),
     Column("system_time", Time),
     Column("policy", String(32), nullable=False),
-    Column("winner", String(16)),  # hub | system | None while held
+    Column("winner", String(16)),  # hub | system | agreed (sides settled it) | None while held
     Column("reason", Text, nullable=False),
     Column("status", String(16), nullable=False),  # resolved | open
     Column("created_at", Time, nullable=False),
