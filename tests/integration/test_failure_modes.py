@@ -15,6 +15,7 @@ from accord.connectors.base import ChangeBatch, Operation, OperationResult
 from accord.connectors.memory import MemoryConnector
 from accord.engine import SyncContext, sync
 from accord.errors import AccordError
+from accord.mapping.profile import EntityMap, FieldMap, Profile
 from accord.service.monitor import resolve_conflict
 from accord.service.records import create_record, delete_record, edit_record
 from accord.store import HubStore, bookkeeping, links, records
@@ -205,6 +206,75 @@ def test_resolving_a_conflict_the_sides_settled_is_refused_and_changes_nothing(
     with store.transaction() as conn:
         assert records.get(conn, person).data["email"] == "hub@acme.example"  # type: ignore[union-attr]
     assert system.get("person", "1")["email"] == "hub@acme.example"  # type: ignore[index]
+
+
+def test_an_edit_made_while_a_failed_push_is_retried_is_sent_by_the_next_run(
+    store: HubStore, clock: ManualClock
+) -> None:
+    system, profile = _system(clock), memory_profile()
+    run_sync(store, system, profile, clock)
+    person = _person(store)
+    system.tables["person"].validators["email"] = lambda v: (
+        "blocked domain" if str(v).endswith("@blocked.example") else None
+    )
+    edit_record(store, person, {"email": "ann@blocked.example"}, clock=clock)
+    run_sync(store, system, profile, clock)
+    with store.transaction() as conn:
+        assert [e.field for e in bookkeeping.open_errors(conn, "crm", "person", "push")] == [
+            "email"
+        ]
+    edit_record(store, person, {"email": "ann@acme.example"}, clock=clock)  # the fix, retried
+    edited: list[object] = []
+
+    def edit_while_sending(step: str) -> None:
+        if step == "push.before_apply" and not edited:
+            edited.append(edit_record(store, person, {"job_title": "Buyer"}, clock=clock))
+
+    run_sync(store, system, profile, clock, checkpoint=edit_while_sending)
+    assert edited and system.get("person", "1")["email"] == "ann@acme.example"  # type: ignore[index]
+    run_sync(store, system, profile, clock)
+    assert system.get("person", "1")["title"] == "Buyer"  # type: ignore[index]
+    with store.transaction() as conn:
+        assert bookkeeping.open_errors(conn, "crm") == []
+    assert run_sync(store, system, profile, clock).writes == 0
+
+
+class _NumbersCompanies(MemoryConnector):
+    """Gives each company it creates an account number of its own (the hub only reads it)."""
+
+    def apply(self, entity: str, operations: Sequence[Operation]) -> list[OperationResult]:
+        results = super().apply(entity, operations)
+        for op, result in zip(operations, results, strict=True):
+            if entity == "company" and op.kind == "create" and result.ok and result.key:
+                self.tables["company"].rows[result.key].values["code"] = f"N{result.key}"
+        return results
+
+
+def test_an_edit_made_while_a_create_is_sent_is_not_lost_to_the_number_it_was_given(
+    store: HubStore, clock: ManualClock
+) -> None:
+    # The hub writes the number the system gave the new account on top of the edit made
+    # meanwhile: that write is the system's, the edit below it still has to go out.
+    system = _NumbersCompanies("crm", clock=clock)
+    companies = EntityMap(
+        "company",
+        "company",
+        [FieldMap("code", "code", direction="in"), FieldMap("name", "name")],
+    )
+    profile = Profile("memory", [companies])
+    company = create_record(store, "company", {"name": "Kauri Joinery"}, clock=clock)
+    edited: list[object] = []
+
+    def edit_while_sending(step: str) -> None:
+        if step == "push.before_apply" and not edited:
+            edited.append(edit_record(store, company, {"name": "Kauri Joinery Ltd"}, clock=clock))
+
+    run_sync(store, system, profile, clock, checkpoint=edit_while_sending)
+    run_sync(store, system, profile, clock)
+    assert edited and system.get("company", "1") == {"name": "Kauri Joinery Ltd", "code": "N1"}
+    with store.transaction() as conn:
+        assert records.get(conn, company).data["code"] == "N1"  # type: ignore[union-attr]
+    assert run_sync(store, system, profile, clock).writes == 0
 
 
 def test_ctrl_c_during_a_run_records_it_as_stopped_not_running(

@@ -69,6 +69,9 @@ class Push:
             for f in emap.inbound_fields
             if not f.outbound and f.canonical not in emap.ref_fields
         ]
+        # By hub id, the version of a record this run sent, or its own write on top of it
+        # (the values a create was given): a journal entry up to it has nothing to send.
+        self._sent: dict[int, int] = {}
 
     def run(self) -> None:
         ctx = self.ctx
@@ -83,6 +86,9 @@ class Push:
             retry_ids |= set(ctx.requested)
             retry = list(records.get_many(conn, retry_ids).values())
             retry = [r for r in retry if r.entity == self.entity]
+        # A retried record's journal entries up to the version sent now are skipped below;
+        # a later one (an edit made meanwhile) is sent like any other.
+        self._sent = {r.id: r.seq for r in retry}
         if retry:
             self._push_batch(retry, None)
         done = 0
@@ -99,14 +105,14 @@ class Push:
                 )
             if batch:
                 position = batch[-1].seq
-                self._push_batch([r for r in batch if r.id not in retry_ids], position)
+                self._push_batch(self._not_sent(batch), position)
                 done += len(batch)
             elif ahead:
                 block = ahead.pop(0)
                 with ctx.reading() as conn:
                     batch = records.at_seqs(conn, self.entity, block.unsettled)
                 position = block.hi
-                self._push_batch([r for r in batch if r.id not in retry_ids], position)
+                self._push_batch(self._not_sent(batch), position)
                 done += block.hi - block.lo + 1
             elif following:
                 time.sleep(FOLLOW_POLL_SECONDS)  # until the other runs write more, or end
@@ -114,6 +120,10 @@ class Push:
             else:
                 break
             ctx.report(self.entity, "push", done)
+
+    def _not_sent(self, batch: Sequence[HubRecord]) -> list[HubRecord]:
+        """The records of ``batch`` newer than the version this run sent them at, if any."""
+        return [r for r in batch if r.seq > self._sent.get(r.id, -1)]
 
     def _push_batch(self, batch: Sequence[HubRecord], position: int | None) -> None:
         ctx = self.ctx
@@ -449,18 +459,30 @@ class Push:
                     )
                 )
         links.save(conn, saved, at)
-        self._take_given(conn, {i: v for i, v in given.items() if i in kept}, at)
+        sent_at = {o.record.id: o.record.seq for o in outgoing}
+        self._take_given(conn, {i: v for i, v in given.items() if i in kept}, sent_at, at)
         bookkeeping.add_errors(conn, errors, ctx.run_id, at)
         bookkeeping.resolve_errors(
             conn, ctx.system, self.entity, "push", record_ids=done, at=at, keep=keep
         )
         return list(kept.values())
 
-    def _take_given(self, conn: Connection, given: Mapping[int, dict[str, Any]], at: str) -> None:
+    def _take_given(
+        self,
+        conn: Connection,
+        given: Mapping[int, dict[str, Any]],
+        sent_at: Mapping[int, int],
+        at: str,
+    ) -> None:
         """Write the values the system gave (its account number replaces the hub's
-        provisional one), as the system's writes, into the hub records."""
+        provisional one), as the system's writes, into the hub records.
+
+        ``sent_at``: the version each record was sent at. A write on top of that version
+        leaves nothing to send; one on top of a later edit leaves that edit to send.
+        """
         ctx = self.ctx
         writes: list[RecordWrite] = []
+        on_sent: list[bool] = []
         for hub_id, current in records.get_many(conn, list(given)).items():
             values = given[hub_id]
             changes = {n: [current.data.get(n), v] for n, v in values.items()}
@@ -482,7 +504,11 @@ class Push:
                     expected_seq=current.seq,
                 )
             )
-        records.apply_writes(conn, writes, ctx.run_id, at)
+            on_sent.append(current.seq == sent_at.get(hub_id))
+        seqs = records.apply_writes(conn, writes, ctx.run_id, at)
+        for write, seq, ours in zip(writes, seqs, on_sent, strict=True):
+            if ours:
+                self._sent[write.record_id] = seq
 
     def _noted_cursor(self, conn: Connection, written: list[OperationResult]) -> str | None:
         """The pull cursor told of what was just written, or None if it stays as it is."""
