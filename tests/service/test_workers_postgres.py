@@ -211,8 +211,9 @@ def test_a_link_busy_with_a_run_started_elsewhere_waits_without_failing(
         finally:
             erp.close()
         jobs = w.job_rows(pg_schema_url, "accord.sync_link")
-        # Each job ran once (attempts 1): a busy link queued a fresh job, it retried none.
-        assert [j for j in jobs if j.status != "succeeded" or j.attempts != 1] == []
+        # No job failed or was retried (attempts counts runs): a busy link queued a fresh
+        # job instead. The next scheduled job may be running now.
+        assert [j for j in jobs if j.status == "failed" or j.attempts > 1] == []
         assert sum(1 for line in _logs(workers).splitlines() if "job.link_busy" in line) >= 2
     finally:
         codes = workers.stop()
