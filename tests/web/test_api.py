@@ -454,38 +454,29 @@ def test_s003_05_credit_and_photo_keep_to_the_company_card_layout(web: WebWorld)
 
 
 def test_a_conflict_the_sides_settle_leaves_the_queue_and_cannot_be_resolved(
-    tmp_path: object,
+    tmp_path: Path,
 ) -> None:
-    from pathlib import Path
-
-    from tests.web.support import web_world
-
-    with web_world(Path(str(tmp_path)), conflict="hold") as world:
+    with web_world(tmp_path, conflict="hold") as world:
         api = world.api()
-        api.post("/api/v1/systems/erp/sync")
-        company = api.get("/api/v1/customers", params={"size": 1}).json()["items"][0]
-        accno = int(api.get(f"/api/v1/records/{company['id']}/sync").json()[0]["external_id"])
-        api.patch(f"/api/v1/customers/{company['id']}", json={"fields": {"phone": "09 111 1111"}})
-        world.erp.update_customer(accno, PHONE="09 222 2222")
-        api.post("/api/v1/systems/erp/sync")
-        (held,) = api.get("/api/v1/conflicts").json()
-        world.erp.update_customer(accno, PHONE="09 111 1111")  # the ERP's user agrees
+        record, held = held_email_conflict(world)
+        accno = int(api.get(f"/api/v1/records/{record}/sync").json()[0]["external_id"])
+        world.erp.update_customer(accno, EMAIL="hub@shop.example")  # the ERP's user agrees
         api.post("/api/v1/systems/erp/sync")
         assert api.get("/api/v1/conflicts").json() == []
-        assert api.get(f"/api/v1/records/{company['id']}/sync").json()[0]["state"] == "synced"
+        assert api.get(f"/api/v1/records/{record}/sync").json()[0]["state"] == "synced"
         (settled,) = api.get("/api/v1/conflicts", params={"all": True}).json()
         assert (settled["id"], settled["status"], settled["winner"]) == (
-            held["id"],
+            held,
             "resolved",
             "agreed",
         )
-        refused = api.post(f"/api/v1/conflicts/{held['id']}/resolve", json={"winner": "system"})
+        refused = api.post(f"/api/v1/conflicts/{held}/resolve", json={"winner": "system"})
         assert refused.status_code == 409
         assert "both sides hold the same value again" in refused.json()["detail"]
-        phone = api.get(f"/api/v1/customers/{company['id']}").json()["fields"]["phone"]
         api.post("/api/v1/systems/erp/sync")
-        assert world.erp.customer(accno)["PHONE"] == "09 111 1111"
-        assert api.get(f"/api/v1/customers/{company['id']}").json()["fields"]["phone"] == phone
+        assert world.erp.customer(accno)["EMAIL"] == "hub@shop.example"  # type: ignore[index]
+        fields = api.get(f"/api/v1/customers/{record}").json()["fields"]
+        assert fields["email"] == "hub@shop.example"
 
 
 def test_error_queue_and_retry(web: WebWorld) -> None:
