@@ -313,6 +313,31 @@ def test_s000_08_same_name_under_the_same_customer_is_linked_not_duplicated(exo:
         assert bookkeeping.open_conflicts(conn) == []
 
 
+def test_s000_08_a_push_only_run_matches_before_it_creates(exo: ExoWorld) -> None:
+    """With pushes on their own schedule (S000-04), a contact added on both sides since
+    the last pull is linked, not created a second time by the push."""
+    exo.sync()
+    contact = a_plain_contact(exo.erp)
+    accno = contact["ACCNO"]
+    hub_id = create_record(
+        exo.store,
+        "person",
+        {"company": exo.hub_company(accno).id, "first_name": "Ana", "last_name": "Tupou"},
+        clock=exo.clock,
+    )
+    seqno = exo.erp.add_contact(accno, FIRSTNAME="Ana ", LASTNAME="tupou", ISACTIVE="Y")
+    pushed = exo.sync(pull=False)
+    assert pushed.count("system", "person", "create") == 0
+    exo.sync()
+    anas = [c for c in exo.erp.contacts_of(accno) if str(c["LASTNAME"]).lower() == "tupou"]
+    assert [c["SEQNO"] for c in anas] == [seqno]
+    assert queries.find_record(exo.store, f"erp:person:{seqno}@{accno}") == hub_id
+    with exo.store.reading() as conn:
+        person = {"company": exo.hub_company(accno).id, "first_name": "Ana", "last_name": "Tupou"}
+        key = match_key("person", person)
+        assert records.find_by_match_keys(conn, "person", [key])[key] == [hub_id]
+
+
 def test_s000_08_a_contact_entered_again_after_a_delete_is_the_contact_the_hub_kept(
     exo: ExoWorld,
 ) -> None:

@@ -223,7 +223,7 @@ def test_s004_consent_withdrawn_during_a_push_keeps_what_was_written(
     names = ["Alpha Ltd", "Bravo Ltd", "Charlie Ltd"]
     ids = [create_record(world.store, "company", {"name": n}) for n in names]
     server = world.sandbox.server
-    server.after_calls(2, server.revoke_all)  # the second create is refused
+    server.after_calls(2, server.revoke_all, method="POST")  # the second create is refused
     sync_service.run(world.config, SYSTEM, store=world.store, pull=False, requested=ids)
     assert sorted(a["Name"] for a in world.accounts()) == sorted([generated, "Alpha Ltd"])
     with world.store.transaction() as conn:

@@ -55,10 +55,17 @@ class _Outgoing:
     problems: list[tuple[str, str]] = field(default_factory=list)  # (field, reason)
 
 
+class PullFirstError(Exception):
+    """A push-only run is about to create records in a system it has not pulled from:
+    the run pulls first (matching may link them to records made there) and pushes again."""
+
+
 class Push:
-    def __init__(self, ctx: SyncContext, emap: EntityMap) -> None:
+    def __init__(self, ctx: SyncContext, emap: EntityMap, *, match_first: bool = False) -> None:
         self.ctx = ctx
         self.emap = emap
+        # Raise PullFirstError before the first create, not send it (a pulling map only).
+        self.match_first = match_first and emap.pull
         self.entity = emap.entity
         self.caps = ctx.connector.capabilities(emap.source)
         self._dry_creates = 0  # planned creates of a dry run so far
@@ -130,6 +137,8 @@ class Push:
         refused: list[ErrorEntry] = []
         with ctx.reading() as conn:
             outgoing = self._plan(conn, batch, refused)
+        if self.match_first and any(o.operation.kind == "create" for o in outgoing):
+            raise PullFirstError(self.entity)
         with ctx.transaction() as conn:
             bookkeeping.add_errors(conn, refused, ctx.run_id, ctx.now())
             # Write-ahead: pending links (with their create markers) and the values about to

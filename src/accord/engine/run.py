@@ -14,11 +14,11 @@ from contextlib import contextmanager
 from accord.engine.context import SyncContext
 from accord.engine.plan import Plan
 from accord.engine.pull import Pull
-from accord.engine.push import Push
+from accord.engine.push import PullFirstError, Push
 from accord.errors import AccordError
 from accord.mapping.profile import EntityMap
 from accord.model.entities import SYNC_ORDER
-from accord.store import bookkeeping, links
+from accord.store import bookkeeping
 
 
 def sync(ctx: SyncContext, *, pull: bool = True, push: bool = True) -> Plan:
@@ -59,22 +59,26 @@ def _phases(ctx: SyncContext, *, pull: bool, push: bool) -> None:
         for entity in SYNC_ORDER:
             ctx.done_pulling(entity)
     if push:
+        pulled = {m.entity for m in maps} if pull else set()
         for emap in maps:
-            if emap.push:
-                if not pull and _unconfirmed_creates(ctx, emap):
-                    Pull(ctx, emap).run()
+            if not emap.push:
+                continue
+            try:
+                Push(ctx, emap, match_first=emap.entity not in pulled).run()
+            except PullFirstError:
+                _pull_up_to(ctx, maps, emap, pulled)
                 Push(ctx, emap).run()
 
 
-def _unconfirmed_creates(ctx: SyncContext, emap: EntityMap) -> bool:
-    """Whether a push-only run must pull first: creates whose answer never came (pending
-    links) in a system that cannot recognise a create sent twice. The pull finds the
-    record the first attempt made (matching links it); sent again blindly, it would be
-    made twice."""
-    if not emap.pull or ctx.connector.capabilities(emap.source).idempotent_create:
-        return False
-    with ctx.reading() as conn:
-        return bool(links.pending(conn, ctx.system, emap.entity))
+def _pull_up_to(ctx: SyncContext, maps: list[EntityMap], last: EntityMap, pulled: set[str]) -> None:
+    """Pull, for a push-only run about to create in the system, ``last`` and the entities
+    it references that this run has not pulled: a record added on both sides since the
+    last pull is then matched and linked, not created a second time. So is one whose
+    create was sent before but whose answer never came (a pending link)."""
+    for emap in maps[: maps.index(last) + 1]:
+        if emap.pull and emap.entity not in pulled:
+            Pull(ctx, emap).run()
+        pulled.add(emap.entity)
 
 
 _collector_lock = threading.Lock()

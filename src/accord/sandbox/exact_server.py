@@ -174,7 +174,8 @@ class ExactSandboxApp:
         self.faults: list[Fault] = []
         self.stats: Counter[str] = Counter()
         self.requests: list[str] = []  # "METHOD path?query" of API calls, never tokens
-        self.scheduled: list[tuple[int, Callable[[], None]]] = []
+        # (the counter, the count it runs at, the action): see ``after_calls``
+        self.scheduled: list[tuple[str, int, Callable[[], None]]] = []
         self.minute = _Window(settings.minutely_limit, settings.minute_seconds)
         self.day = _Window(settings.daily_limit, settings.day_seconds)
         self.app = Starlette(
@@ -191,10 +192,14 @@ class ExactSandboxApp:
         with self.lock:
             self.faults.append(fault)
 
-    def after_calls(self, calls: int, action: Callable[[], None]) -> None:
-        """Run ``action`` (e.g. ``revoke_all``) just before the ``calls``-th next API call."""
+    def after_calls(
+        self, calls: int, action: Callable[[], None], *, method: str | None = None
+    ) -> None:
+        """Run ``action`` (e.g. ``revoke_all``) just before the ``calls``-th next API call
+        (of ``method`` only, e.g. "POST", when given)."""
+        counter = f"api_calls.{method}" if method else "api_calls"
         with self.lock:
-            self.scheduled.append((self.stats["api_calls"] + calls, action))
+            self.scheduled.append((counter, self.stats[counter] + calls, action))
 
     def expire_access_tokens(self) -> None:
         """Every access token expires now (and may be renewed at once)."""
@@ -323,9 +328,10 @@ class ExactSandboxApp:
         with self.lock:
             self.requests.append(f"{request.method} {rest}?{request.url.query}")
             self.stats["api_calls"] += 1
-            for due in [item for item in self.scheduled if item[0] <= self.stats["api_calls"]]:
+            self.stats[f"api_calls.{request.method}"] += 1
+            for due in [item for item in self.scheduled if item[1] <= self.stats[item[0]]]:
                 self.scheduled.remove(due)
-                due[1]()
+                due[2]()
             now = time.time()
             self.minute.roll(now)
             self.day.roll(now)
