@@ -110,3 +110,31 @@ def test_record_lww_uses_the_record_time_not_the_field_time() -> None:
         system_time="2026-01-01T00:00:05.000000Z",
     )
     assert d.take == {"a": 3}
+
+
+def test_an_exact_tie_between_two_systems_goes_to_the_first_by_name_in_either_order() -> None:
+    """The hub holds one system's value and another system changed the field at the very
+    same moment: the winner is the same whichever of them synced first."""
+    same = "2026-01-01T00:00:05.000000Z"
+
+    def tie(hub_from: str, system_name: str) -> Any:
+        return reconcile(
+            base={"a": 1},
+            hub={"a": f"from {hub_from}"},
+            system={"a": f"from {system_name}"},
+            policy=ConflictPolicy(rule="field_lww"),
+            system_name=system_name,
+            hub_times={"a": same},
+            hub_record_time=same,
+            system_time=same,
+            hub_origins={"a": hub_from},
+        )
+
+    erp1_first = tie("erp1", "erp2")  # erp1 synced first; now erp2's value meets it
+    erp2_first = tie("erp2", "erp1")
+    assert erp1_first.take == {} and erp1_first.conflicts[0].winner == "hub"
+    assert erp2_first.take == {"a": "from erp1"}
+    assert "tie goes to erp1" in erp2_first.conflicts[0].reason
+    # A hub user's edit at the same moment still follows the stated tie rule.
+    own = decide({"a": 1}, {"a": 2}, {"a": 3}, hub_time=same, system_time=same)
+    assert own.take == {} and own.conflicts[0].winner == "hub"

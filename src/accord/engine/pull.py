@@ -436,6 +436,7 @@ class Pull:
             system_time=system_time,
             held=set(link.held),
             first_link=first_link,
+            hub_origins=_origins(current, item.values),
         )
         for c in decision.conflicts:
             conflicts.append(
@@ -703,3 +704,13 @@ class Pull:
 
     def _label(self, data: dict[str, Any]) -> str:
         return entity_spec(self.entity).label(data)
+
+
+def _origins(current: HubRecord, names: Mapping[str, Any]) -> dict[str, str]:
+    """Per field, the system the hub's value came from (for reconcile's tie-break)."""
+    found: dict[str, str] = {}
+    for name in names:
+        entry = current.field_source(name)
+        if entry:
+            found[name] = str(entry[0])
+    return found

@@ -56,12 +56,16 @@ def reconcile(
     system_time: str | None,
     held: set[str] | frozenset[str] = frozenset(),
     first_link: bool = False,
+    hub_origins: dict[str, str] | None = None,
 ) -> Decision:
     """Decide every field the system sent.
 
     ``first_link`` is a link made by matching, with no agreed base: a difference there is
     not a change anyone made since a sync, so it is held for review rather than resolved
     by a rule that assumes it was (this is also what happens when link state is lost).
+    ``hub_origins`` names, per field, the system the hub's value came from ("hub" for an
+    edit made in the hub): an exact tie between two outside systems goes to the one whose
+    name sorts first, whichever of them syncs first.
     """
     decision = Decision()
     for name, s in system.items():
@@ -112,6 +116,7 @@ def reconcile(
             hub_times.get(name) or hub_record_time,
             hub_record_time,
             system_time,
+            (hub_origins or {}).get(name),
         )
         decision.conflicts.append(
             FieldConflict(name, b, h, s, hub_times.get(name), system_time, winner, reason)
@@ -140,6 +145,7 @@ def _decide(
     hub_field_time: str,
     hub_record_time: str,
     system_time: str | None,
+    hub_origin: str | None,
 ) -> tuple[str | None, str]:
     if policy.rule == "hold":
         return None, "both sides changed: held for review"
@@ -164,6 +170,21 @@ def _decide(
         return (
             "hub",
             f"{level}-level last writer wins: hub {hub_time} > {system_name} {system_time}",
+        )
+    # (Record-level: only when the field's write is the record's newest, so its origin
+    # is the origin of the hub's version.)
+    if (
+        hub_origin is not None
+        and hub_origin not in ("hub", system_name)
+        and (hub_field_time == hub_time)
+    ):
+        # Both values came from outside systems at the same moment: the order the systems
+        # sync in must not pick the winner, so their names do.
+        first = min(hub_origin, system_name)
+        return (
+            "system" if first == system_name else "hub",
+            f"{level}-level last writer wins: equal times of {hub_origin} and {system_name},"
+            f" tie goes to {first} (first by name)",
         )
     return (
         policy.tie_winner,
