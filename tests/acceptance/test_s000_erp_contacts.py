@@ -8,9 +8,9 @@ import pytest
 from sqlalchemy import text
 
 from accord.config import SystemConfig, parse_duration
-from accord.errors import ConfigError
+from accord.errors import AccordError, ConfigError
 from accord.model.matching import match_key
-from accord.service import queries
+from accord.service import monitor, queries
 from accord.service import sync as sync_service
 from accord.service.records import create_record, delete_record, edit_record
 from accord.store import bookkeeping, records
@@ -362,6 +362,44 @@ def test_s000_08_a_contact_entered_again_after_a_delete_is_the_contact_the_hub_k
         key = match_key("person", person)
         assert records.find_by_match_keys(conn, "person", [key])[key] == [kept]  # one, not two
     assert exo.sync().writes == 0
+
+
+def test_s000_08_a_contact_entered_again_closes_the_conflicts_held_with_the_deleted_one(
+    exo: ExoWorld,
+) -> None:
+    """A conflict held with an ERP contact that was then deleted and entered again is
+    closed when the new contact is linked: its values are compared afresh (a difference
+    is held anew), and the old one's conflict no longer waits for a decision."""
+    exo.config.systems["erp"].conflict = "hold"
+    exo.sync()
+    contact = a_plain_contact(exo.erp)
+    seqno, accno = contact["SEQNO"], contact["ACCNO"]
+    hub_id = exo.hub_contact(seqno, accno).id
+    edit_record(exo.store, hub_id, {"job_title": "Hub title", "mobile": "021 555 0101"})
+    exo.erp.update_contact(seqno, TITLE="ERP title", MOBILE="021 555 0202")
+    exo.sync()
+    with exo.store.reading() as conn:
+        held = {c.field: c.id for c in bookkeeping.open_conflicts(conn)}
+    assert set(held) == {"job_title", "mobile"}
+    exo.erp.delete_contact(seqno)
+    exo.sync()
+    again = exo.erp.add_contact(
+        accno,
+        FIRSTNAME=contact["FIRSTNAME"],
+        LASTNAME=contact["LASTNAME"],
+        TITLE="Hub title",
+        MOBILE="021 555 0303",
+        ISACTIVE="Y",
+    )
+    exo.sync()
+    assert queries.find_record(exo.store, f"erp:person:{again}@{accno}") == hub_id
+    with exo.store.reading() as conn:
+        still = bookkeeping.open_conflicts(conn)
+    # The title agrees; the mobile differs from the new contact's: held anew, not the old.
+    assert [(c.field, c.system_value) for c in still] == [("mobile", "+64215550303")]
+    assert held["mobile"] not in {c.id for c in still}
+    with pytest.raises(AccordError, match="another one linked"):
+        monitor.resolve_conflict(exo.store, held["job_title"], "system")
 
 
 def test_s000_09_a_shared_erp_contact_becomes_one_hub_contact_per_customer(exo: ExoWorld) -> None:

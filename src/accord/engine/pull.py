@@ -79,6 +79,7 @@ class Pull:
         self._written: SettledRange | None = None  # the batch being written, if agreed
         self._still_held: list[tuple[int, str, Any, Any]] = []  # the batch's, see _merge
         self._released: list[tuple[int, str]] = []  # held fields agreed again, see _merge
+        self._superseded: list[tuple[int, str]] = []  # held with a deleted record, relinked
         self._numbered_upto = 0  # the hub's last account number, see _provisional_code
 
     # -- driving -----------------------------------------------------------------------
@@ -221,7 +222,7 @@ class Pull:
         changed_links: list[Link] = []
         conflicts: list[ConflictEntry] = []
         self._still_held = []
-        self._released = []
+        self._released, self._superseded = [], []
         errors: list[ErrorEntry] = []
         claimed: set[int] = set()
         to_create: list[_Incoming] = []
@@ -250,7 +251,9 @@ class Pull:
                 claimed.add(target)
                 waiting = pending_by_hub.get(target) or linked_here.get(target)
                 if waiting is not None and waiting.state == "tombstone":
-                    # What was agreed with the deleted record says nothing of this one.
+                    # What was agreed with the deleted record says nothing of this one,
+                    # nor do the conflicts held with it.
+                    self._superseded.extend((target, name) for name in waiting.held)
                     waiting.base, waiting.base_version, waiting.held = {}, None, []
                     waiting.sending = None
                 new_link = waiting or Link(None, ctx.system, self.entity, rec.key, target)
@@ -666,6 +669,16 @@ class Pull:
         links.save(conn, changed_links, at)
         if seqs:
             self._note_settled(writes, seqs, changed_links)
+        # Closed before this batch's conflicts are added: the new record's are its own.
+        bookkeeping.settle_conflicts(
+            conn,
+            ctx.system,
+            self.entity,
+            self._superseded,
+            at,
+            winner=bookkeeping.SUPERSEDED,
+            note=bookkeeping.SUPERSEDED_NOTE,
+        )
         bookkeeping.add_conflicts(conn, conflicts, ctx.run_id, at)
         bookkeeping.refresh_open_conflicts(conn, ctx.system, self.entity, self._still_held)
         bookkeeping.settle_conflicts(conn, ctx.system, self.entity, self._released, at)

@@ -180,6 +180,11 @@ def _closed(row: Any) -> str:
             f"conflict {row.id} was settled: both sides hold the same value again, so"
             f" {row.field} has nothing left to resolve"
         )
+    if row.winner == bookkeeping.SUPERSEDED:
+        return (
+            f"conflict {row.id} was closed: the system's record it compared with was deleted"
+            f" and another one linked in its place"
+        )
     return f"conflict {row.id} is already resolved ({row.winner} kept)"
 
 

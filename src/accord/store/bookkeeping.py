@@ -135,13 +135,25 @@ def refresh_open_conflicts(
 
 AGREED = "agreed"  # the winner of a conflict the two sides settled by agreeing again
 SETTLED_NOTE = "; settled: both sides hold the same value again"
+# The winner of a conflict with a system record that was deleted, when another record of
+# that system is linked in its place: what that one holds is compared afresh.
+SUPERSEDED = "superseded"
+SUPERSEDED_NOTE = "; closed: the system's record was deleted and another one linked instead"
 
 
 def settle_conflicts(
-    conn: Connection, system: str, entity: str, items: Sequence[tuple[int, str]], at: str
+    conn: Connection,
+    system: str,
+    entity: str,
+    items: Sequence[tuple[int, str]],
+    at: str,
+    *,
+    winner: str = AGREED,
+    note: str = SETTLED_NOTE,
 ) -> None:
     """Close the open conflicts of held fields the two sides agree on again: ``items``
-    are (hub id, field). Nobody picked a side, so the winner says they agreed."""
+    are (hub id, field). Nobody picked a side, so the winner says they agreed (or, with
+    ``SUPERSEDED``, that the other side's record is gone)."""
     if not items:
         return
     conn.execute(
@@ -155,9 +167,9 @@ def settle_conflicts(
         )
         .values(
             status="resolved",
-            winner=AGREED,
+            winner=winner,
             resolved_at=at,
-            reason=conflicts.c.reason + SETTLED_NOTE,
+            reason=conflicts.c.reason + note,
         ),
         [{"held_record": record_id, "held_field": name} for record_id, name in items],
     )
