@@ -151,3 +151,24 @@ def test_s000_02_of_two_defaults_the_erp_sends_the_newest_wins_on_both_sides(
     assert _defaults(exo, accno) == [new]
     assert _open_conflicts(exo) == []
     assert exo.sync().writes == 0
+
+
+def test_s000_02_a_default_contact_merged_into_its_duplicate_hands_the_default_over(
+    exo: ExoWorld,
+) -> None:
+    """Two contacts of one account are the same person; the default one is merged away.
+    The survivor becomes the default, and the merged-away ERP contact is deactivated and
+    no longer the default (Exo would otherwise keep an inactive default contact)."""
+    from accord.service.merges import merge_people
+
+    exo.sync()
+    accno, default, duplicate = _account_with_a_default(exo)
+    exo.clock.advance(timedelta(minutes=1))
+    loser, survivor = exo.hub_contact(default, accno).id, exo.hub_contact(duplicate, accno).id
+    merge_people(exo.store, survivor, loser, clock=exo.clock)
+    assert _hub_primaries(exo, accno) == [duplicate]
+    exo.sync()
+    assert _defaults(exo, accno) == [duplicate]
+    merged = exo.erp.contact(default)
+    assert merged is not None and merged["ISACTIVE"] == "N"
+    assert exo.sync().writes == 0

@@ -179,7 +179,7 @@ class Push:
             elif link.state == "tombstone":
                 continue
             elif record.deleted:
-                item = self._delete(record, link)
+                item = self._delete(record, link, refs)
             else:
                 item = self._update(record, link, refs, refused)
             if item is not None:
@@ -281,7 +281,9 @@ class Push:
         operation = Operation("update", link.external_id, native, expected_version=expected)
         return _Outgoing(record, link, operation, sent, problems)
 
-    def _delete(self, record: HubRecord, link: Link) -> _Outgoing | None:
+    def _delete(
+        self, record: HubRecord, link: Link, refs: dict[str, dict[int, str]]
+    ) -> _Outgoing | None:
         policy = self.emap.on_hub_delete
         if policy == "ignore":
             return None
@@ -289,10 +291,16 @@ class Push:
             return _Outgoing(record, link, Operation("delete", link.external_id), {})
         if not self.emap.has_active_flag() or link.base.get("active") is False:
             return None
-        native, _ = self.emap.outbound({"active": False})
+        # The record's last unsent values go with the flag (a contact merged away, or
+        # demoted before it was deleted, is no longer its account's primary contact);
+        # what the system cannot take is left out, not a reason to stay active.
+        changed = {**unsent(record.data, link, self._outbound_names()), "active": False}
+        native, sent, _ = self._to_system(changed, refs, creating=False)
+        if "active" not in sent:
+            return None
         expected = link.base_version if self.caps.conditional_update else None
         operation = Operation("deactivate", link.external_id, native, expected_version=expected)
-        return _Outgoing(record, link, operation, {"active": False})
+        return _Outgoing(record, link, operation, sent)
 
     def _dry_run_key(self) -> str:
         self._dry_creates += 1

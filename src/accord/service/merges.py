@@ -152,8 +152,14 @@ def _blanks_filled(survivor: HubRecord, loser: HubRecord) -> dict[str, Any]:
     for name in entity_spec(survivor.entity).fields:
         if name in _KEPT or name.startswith("address."):
             continue
-        if name == "is_primary" and survivor.data.get("company") != loser.data.get("company"):
-            continue  # primary of the loser's company, not of the survivor's
+        if name == "is_primary":
+            # The same person of the same company: the survivor takes the loser's place as
+            # its primary contact (the loser, merged away, then loses the flag). Of another
+            # company, the flag is that company's business.
+            same = survivor.data.get("company") == loser.data.get("company")
+            if same and loser.data.get(name) is True and survivor.data.get(name) is not True:
+                values[name] = True
+            continue
         if survivor.data.get(name) in (None, "") and loser.data.get(name) not in (None, ""):
             values[name] = loser.data[name]
     for kind in ADDRESS_TYPES:
