@@ -247,6 +247,29 @@ def test_s003_05_merge_previews_show_no_value_the_card_hides(web: WebWorld) -> N
     assert "sales@kea.example" in str(full)
 
 
+def test_s003_05_a_merge_cannot_take_a_value_the_card_does_not_let_the_role_edit(
+    web: WebWorld,
+) -> None:
+    survivor = create_record(
+        web.store, "company", {"name": "Tui", "email": "tui@t.example"}, clock=web.clock
+    )
+    loser = create_record(
+        web.store, "company", {"name": "Tui Ltd", "email": "sales@tui.example"}, clock=web.clock
+    )
+    read_only = [{"field": "email", "access": "show"}]
+    assert web.api("admin").put(f"{API}/cards/company/editor", json=read_only).status_code == 200
+    body = {"loser_id": loser, "choices": {"email": loser}}
+    refused = web.api("editor").post(f"{API}/accounts/{survivor}/merge", json=body)
+    assert refused.status_code == 403 and refused.json()["field"] == "email", refused.text
+    assert web.api().get(f"{API}/customers/{loser}").status_code == 200  # nothing merged
+    # Choosing the survivor's own email (or leaving it) is no edit: the merge goes ahead.
+    body = {"loser_id": loser, "choices": {"email": survivor, "name": loser}}
+    merged = web.api("editor").post(f"{API}/accounts/{survivor}/merge", json=body)
+    assert merged.status_code == 200, merged.text
+    shown = web.api().get(f"{API}/customers/{survivor}").json()["fields"]
+    assert shown["email"] == "tui@t.example"
+
+
 def test_s003_06_account_codes_and_external_references(web: WebWorld) -> None:
     company = _company(web)
     person = _account(web, first_name="Moana", account_type="supplier")

@@ -21,7 +21,7 @@ from sqlalchemy import Connection
 from accord.clock import Clock, SystemClock, to_iso
 from accord.errors import ValidationError
 from accord.model.entities import ADDRESS_TYPES, entity_spec
-from accord.service import customers, hub_writes
+from accord.service import card_layout, customers, hub_writes
 from accord.service.accounts import is_account
 from accord.service.person_links import (
     ADDRESS_FIELDS,
@@ -103,14 +103,18 @@ def merge_people(
     *,
     actor: str = "user",
     clock: Clock | None = None,
+    role: str | None = None,
 ) -> MergeResult:
-    """Merge two person records that are the same person (S003-03)."""
+    """Merge two person records that are the same person (S003-03). With ``role``, a
+    choice of the loser's value for a field the role's card layout does not let it edit
+    is refused."""
     at = to_iso((clock or SystemClock()).now())
     with store.transaction() as conn:
         survivor, loser = _pair(conn, survivor_id, loser_id)
         if survivor.entity != "person":
             raise ValidationError(f"hub record {survivor_id} is not a person; merge accounts")
         fixed = resolve_choices(survivor, loser, choices or {})
+        _check_choices(conn, survivor, loser, choices or {}, fixed, role)
         values = {**_blanks_filled(survivor, loser), **fixed, **_refs(survivor, loser)}
         return _merge(conn, survivor, loser, values, choices or {}, actor=actor, at=at)
 
@@ -123,8 +127,10 @@ def merge_accounts(
     *,
     actor: str = "user",
     clock: Clock | None = None,
+    role: str | None = None,
 ) -> MergeResult:
-    """Merge two accounts (companies, or person accounts) (S003-04)."""
+    """Merge two accounts (companies, or person accounts) (S003-04). ``role``: as for
+    ``merge_people``."""
     at = to_iso((clock or SystemClock()).now())
     with store.transaction() as conn:
         survivor, loser = _pair(conn, survivor_id, loser_id)
@@ -136,14 +142,39 @@ def merge_accounts(
                 )
         if survivor.entity == "person":
             fixed = resolve_choices(survivor, loser, choices or {})
+            _check_choices(conn, survivor, loser, choices or {}, fixed, role)
             values = {**_blanks_filled(survivor, loser), **fixed, **_refs(survivor, loser)}
         else:
-            values = {**_blanks_filled(survivor, loser), **_chosen(survivor, loser, choices or {})}
+            chosen = _chosen(survivor, loser, choices or {})
+            _check_choices(conn, survivor, loser, choices or {}, chosen, role)
+            values = {**_blanks_filled(survivor, loser), **chosen}
             # The name shown is derived from the names chosen, as an edit derives it.
             name = customers.display_name({**survivor.data, **values})
             if name:
                 values["name"] = name
         return _merge(conn, survivor, loser, values, choices or {}, actor=actor, at=at)
+
+
+def _check_choices(
+    conn: Connection,
+    survivor: HubRecord,
+    loser: HubRecord,
+    choices: dict[str, int],
+    values: dict[str, Any],
+    role: str | None,
+) -> None:
+    """Refuse (FieldAccessError) taking the loser's value of a field ``role`` may not edit.
+
+    Only what the person chose is judged: the blanks a merge fills from the loser, and the
+    survivor's own values, change nothing the role sees as an edit of its own."""
+    if role is None or not any(chosen == loser.id for chosen in choices.values()):
+        return
+    groups = groups_for(survivor.entity)
+    taken = [n for g, chosen in choices.items() if chosen == loser.id for n in groups[g]]
+    changed = {n: values.get(n) for n in taken if values.get(n) != survivor.data.get(n)}
+    card_layout.layout_in(conn, survivor.entity, role).check(
+        changed, survivor.data, key=str(survivor.id)
+    )
 
 
 def _blanks_filled(survivor: HubRecord, loser: HubRecord) -> dict[str, Any]:

@@ -369,6 +369,7 @@ def merge_people(
         body.choices,
         actor=identity.user.name,
         clock=state.clock,
+        role=identity.user.role,
     )
     return _merge_out(result)
 
@@ -387,6 +388,7 @@ def merge_accounts(
         body.choices,
         actor=identity.user.name,
         clock=state.clock,
+        role=identity.user.role,
     )
     return _merge_out(result)
 

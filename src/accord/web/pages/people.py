@@ -404,7 +404,7 @@ def _merge_page(
         request,
         "people/merge.html",
         identity,
-        status_code=422 if error else 200,
+        status_code=_status(error) if error else 200,
         left=left,
         right=right,
         rows=rows,
@@ -445,13 +445,25 @@ async def merge(
     try:
         if entity == "person":
             merges.merge_people(
-                state.store, survivor, loser, chosen, actor=identity.user.name, clock=state.clock
+                state.store,
+                survivor,
+                loser,
+                chosen,
+                actor=identity.user.name,
+                clock=state.clock,
+                role=identity.user.role,
             )
         else:
             merges.merge_accounts(
-                state.store, survivor, loser, chosen, actor=identity.user.name, clock=state.clock
+                state.store,
+                survivor,
+                loser,
+                chosen,
+                actor=identity.user.name,
+                clock=state.clock,
+                role=identity.user.role,
             )
-    except ValidationError as exc:
+    except (ValidationError, FieldAccessError) as exc:
         groups = merges.merge_preview(state.store, survivor, loser)
         return _merge_page(request, identity, state, survivor, loser, "merge", groups, exc)
     target = f"/people/{survivor}" if entity == "person" else f"/customers/{survivor}"
