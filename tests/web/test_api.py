@@ -381,6 +381,16 @@ def test_s003_05_the_customer_search_leaves_out_columns_the_company_card_hides(
         "C-77",
     )
 
+    # Nor does a search look in them: a viewer cannot learn whose email or phone it is.
+    def found(client: Any, term: str) -> list[int]:
+        listed = client.get("/api/v1/customers", params={"q": term}).json()["items"]
+        return [r["id"] for r in listed]
+
+    for term in ("secret@shop", "09 555 0100", "5550100", "c-77"):
+        assert found(admin, term) == [customer], term
+        assert found(viewer, term) == [], term
+    assert found(viewer, "ngata") == [customer]
+
 
 def test_s003_05_held_conflicts_show_no_value_of_a_field_the_card_hides(tmp_path: Path) -> None:
     with web_world(tmp_path, conflict="hold") as world:

@@ -270,6 +270,21 @@ def test_s003_05_a_merge_cannot_take_a_value_the_card_does_not_let_the_role_edit
     assert shown["email"] == "tui@t.example"
 
 
+def test_s003_05_people_search_does_not_look_in_a_code_the_card_hides(web: WebWorld) -> None:
+    person = _account(web, first_name="Wiremu", last_name="Kora")
+    assert web.api().put(f"{API}/accounts/{person}/code", json={"code": "WK-991"}).is_success
+    hidden = [{"field": "code", "access": "hidden"}]
+    assert web.api("admin").put(f"{API}/cards/person/viewer", json=hidden).status_code == 200
+
+    def found(role: str, term: str) -> list[int]:
+        listed = web.api(role).get(f"{API}/people", params={"q": term}).json()
+        return [p["id"] for p in listed]
+
+    assert found("admin", "wk-991") == [person]
+    assert found("viewer", "wk-991") == []
+    assert found("viewer", "kora") == [person]
+
+
 def test_s003_06_account_codes_and_external_references(web: WebWorld) -> None:
     company = _company(web)
     person = _account(web, first_name="Moana", account_type="supplier")

@@ -318,10 +318,26 @@ def update_customer(
 SEARCH_WATERMARK = "web.customer_search_seq"
 
 
-def _search_text(data: dict[str, Any]) -> str:
+# The fields a customer search looks in besides the name, and their index columns.
+SEARCHED_FIELDS = {
+    "code": customer_search.c.code_text,
+    "email": customer_search.c.email_text,
+    "phone": customer_search.c.phone_text,
+}
+
+
+def _search_texts(data: dict[str, Any]) -> dict[str, str | None]:
     phone = "".join(ch for ch in str(data.get("phone") or "") if ch.isdigit())
-    parts = (data.get("name"), data.get("code"), data.get("email"), phone)
-    return " | ".join(str(p).lower() for p in parts if p)
+
+    def text(value: Any) -> str | None:
+        return str(value).lower() if value not in (None, "") else None
+
+    return {
+        "text": text(data.get("name")) or "",
+        "code_text": text(data.get("code")),
+        "email_text": text(data.get("email")),
+        "phone_text": phone or None,
+    }
 
 
 def refresh_search_index(conn: Connection, batch: int = 5000) -> int:
@@ -379,7 +395,7 @@ def refresh_search_index(conn: Connection, batch: int = 5000) -> int:
                     "label": r.label,
                     "active": bool(r.active),
                     "deleted": bool(r.deleted),
-                    "text": _search_text(r.data),
+                    **_search_texts(r.data),
                 }
                 for r in changed
             ],
@@ -393,13 +409,16 @@ def refresh_search_index(conn: Connection, batch: int = 5000) -> int:
     return rewritten
 
 
-def _search_condition(term: str) -> ColumnElement[bool]:
-    text = customer_search.c.text
-    options: list[ColumnElement[bool]] = [text.like(contains_pattern(term), escape=LIKE_ESCAPE)]
+def _search_condition(term: str, hidden: set[str]) -> ColumnElement[bool]:
+    """Rows whose name, or a searched field not in ``hidden``, contains ``term``."""
+    pattern = contains_pattern(term)
+    columns = [customer_search.c.text]
+    columns += [column for name, column in SEARCHED_FIELDS.items() if name not in hidden]
+    options = [column.like(pattern, escape=LIKE_ESCAPE) for column in columns]
     digits = "".join(ch for ch in term if ch.isdigit())
-    if len(digits) >= 4 and not any(ch.isalpha() for ch in term):
+    if "phone" not in hidden and len(digits) >= 4 and not any(ch.isalpha() for ch in term):
         # Phones are indexed as the digits of E.164: drop a national trunk zero.
-        options.append(text.like(f"%{digits.lstrip('0')}%"))
+        options.append(customer_search.c.phone_text.like(f"%{digits.lstrip('0')}%"))
     return or_(*options)
 
 
@@ -415,7 +434,8 @@ def search_customers(
     """Customers whose name, account number, email or phone contains ``term``.
 
     Inactive customers leave the lookup unless asked for (S002-03). ``role`` given (a list
-    shown to a person), the columns its company card layout hides are left blank (S003-05).
+    shown to a person), the fields its company card layout hides are neither searched nor
+    shown (S003-05).
     """
     page, size = max(1, page), min(max(1, size), 200)
     deleted: ColumnElement[Any] = customer_search.c.deleted
@@ -428,8 +448,10 @@ def search_customers(
     conditions: list[ColumnElement[bool]] = [deleted.is_(False)]
     if not include_inactive:
         conditions.append(active.is_(True))
+    layout = load_layout(store, ENTITY, role) if role is not None else None
     if term.strip():
-        conditions.append(_search_condition(term.strip()))
+        hidden = {n for n in SEARCHED_FIELDS if layout and layout.access(n) == "hidden"}
+        conditions.append(_search_condition(term.strip(), hidden))
     where = and_(*conditions)
     with store.transaction() as conn:
         refresh_search_index(conn)
@@ -466,7 +488,6 @@ def search_customers(
                 ).where(records.c.id.in_(ids))
             )
         }
-    layout = load_layout(store, ENTITY, role) if role is not None else None
 
     def shown(name: str, value: Any) -> Any:
         return None if layout is not None and layout.access(name) == "hidden" else value

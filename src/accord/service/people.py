@@ -292,11 +292,12 @@ def search_people(
     """People by name or account code (``kind``: "account" or "contact" only).
 
     ``role`` given (a list shown to a person), the code and email its person card layout
-    hides are left blank (S003-05).
+    hides are left blank, and a hidden code is not searched (S003-05).
     """
-    with store.transaction() as conn:
-        rows = people_store.search_people(conn, text, kind, limit)
     layout = load_layout(store, "person", role) if role is not None else None
+    by_code = layout is None or layout.access("code") != "hidden"
+    with store.transaction() as conn:
+        rows = people_store.search_people(conn, text, kind, limit, by_code=by_code)
 
     def shown(name: str, value: Any) -> Any:
         return None if layout is not None and layout.access(name) == "hidden" else value

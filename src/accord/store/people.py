@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, delete, insert, or_, select, update
 
 from accord.store import web_schema
 from accord.store.database import LIKE_ESCAPE, contains_pattern, folded
@@ -168,17 +168,20 @@ def replace_card(conn: Connection, entity: str, role: str, rows: Sequence[dict[s
 
 
 # -- finding people ----------------------------------------------------------------------------
-def search_people(conn: Connection, text: str, kind: str | None, limit: int) -> list[Any]:
-    """Live person records whose name (label) or code contains ``text``, any case."""
+def search_people(
+    conn: Connection, text: str, kind: str | None, limit: int, *, by_code: bool = True
+) -> list[Any]:
+    """Live person records whose name (label) or (``by_code``) code contains ``text``,
+    any case."""
     query = select(records.c.id, records.c.data, records.c.label).where(
         records.c.entity == "person", records.c.deleted.is_(False)
     )
     if text.strip():
         pattern = contains_pattern(text.strip())
-        query = query.where(
-            folded(records.c.label).like(pattern, escape=LIKE_ESCAPE)
-            | folded(records.c.code).like(pattern, escape=LIKE_ESCAPE)
-        )
+        found = [folded(records.c.label).like(pattern, escape=LIKE_ESCAPE)]
+        if by_code:
+            found.append(folded(records.c.code).like(pattern, escape=LIKE_ESCAPE))
+        query = query.where(or_(*found))
     if kind:
         query = query.where(records.c.data["kind"].as_string() == kind)
     return list(conn.execute(query.order_by(records.c.label, records.c.id).limit(limit)))

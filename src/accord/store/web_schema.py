@@ -126,6 +126,11 @@ customer_search = Table(
     Column("label", String(256), nullable=False),
     Column("active", Boolean, nullable=False),
     Column("deleted", Boolean, nullable=False),
-    Column("text", Text, nullable=False),
+    Column("text", Text, nullable=False),  # the name; the rest by field, see below
+    # Each searched field on its own, so a search looks only in what the person's card
+    # layout shows (a hidden email must not find its customer).
+    Column("code_text", Text),
+    Column("email_text", Text),
+    Column("phone_text", Text),  # the digits of E.164
     Index("ix_customer_search_label", "deleted", "active", "label"),
 )
