@@ -77,13 +77,15 @@ def zone_named(name: str) -> tzinfo:
         ) from None
 
 
-def local_date(moment: datetime, zone: str) -> date:
+def local_date(moment: datetime, zone: str | tzinfo) -> date:
     """The calendar date of a moment on the business's clock (``[hub] time_zone``)."""
-    return as_utc(moment).astimezone(zone_named(zone)).date()
+    where = zone_named(zone) if isinstance(zone, str) else zone
+    return as_utc(moment).astimezone(where).date()
 
 
-def local_moment(text: str | None, zone: str) -> str:
-    """A stored time (ISO 8601) as the business's wall clock shows it: ``YYYY-MM-DD HH:MM``.
+def local_moment(text: str | None, zone: str, *, seconds: bool = False) -> str:
+    """A stored time (ISO 8601) as the business's wall clock shows it: ``YYYY-MM-DD HH:MM``
+    (``:SS`` too with ``seconds``).
 
     A date alone, or text that is not a time, is shown as it is.
     """
@@ -95,7 +97,8 @@ def local_moment(text: str | None, zone: str) -> str:
         return text
     if moment.tzinfo is None and len(text) <= 10:
         return text  # a calendar date: no clock to turn
-    return as_utc(moment).astimezone(zone_named(zone)).strftime("%Y-%m-%d %H:%M")
+    shown = "%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M"
+    return as_utc(moment).astimezone(zone_named(zone)).strftime(shown)
 
 
 def local_zone_name() -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
 import subprocess
 import sys
@@ -63,6 +64,14 @@ def test_init_plan_sync_status_errors_history(workdir: Path) -> None:
     history = accord(workdir, "history", f"erp:person:{contact['SEQNO']}@1")
     assert history.returncode == 0, history.stderr
     assert "Chief Buyer" in history.stdout and "job_title" in history.stdout
+    # Times are the business's wall clock ([hub] time_zone), not stored UTC text.
+    config.write_text(
+        config.read_text().replace('time_zone = "Etc/UTC"', 'time_zone = "Pacific/Chatham"', 1)
+    )
+    for shown in (accord(workdir, "history", "1"), accord(workdir, "status")):
+        assert "Times shown in Pacific/Chatham time." in shown.stdout, shown.stderr
+        assert not re.search(r"\d{4}-\d\d-\d\dT\d\d:\d\d", shown.stdout)
+        assert re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d", shown.stdout)
     # Runs so far: the first sync (1) and the one that brought the new title (2).
     undone = accord(workdir, "undo", "2")
     assert undone.returncode == 0 and "reverted 1 field" in undone.stdout, undone.stderr

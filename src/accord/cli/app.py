@@ -13,7 +13,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from accord import config as config_module
 from accord.cli import exact, profiles, push, render, schedule, serve, users, worker
 from accord.cli.sandbox import sandbox_app
-from accord.clock import local_zone_name, zone_named
+from accord.clock import local_moment, local_zone_name, zone_named
 from accord.config import DEFAULT_CONFIG, Config, HubConfig, SystemConfig
 from accord.errors import AccordError, ConfigError
 from accord.service import queries, sync_many
@@ -175,6 +175,7 @@ def _sync_together(
 def status(config: ConfigOption = DEFAULT_CONFIG) -> None:
     """Records in the hub and, per system, its last run, schedule, conflicts and errors."""
     settings = _load(config)
+    zone = settings.hub.time_zone
     store = open_hub(settings)
     try:
         totals, systems = queries.status(store, settings)
@@ -186,7 +187,8 @@ def status(config: ConfigOption = DEFAULT_CONFIG) -> None:
     rows = []
     for s in systems:
         run = s.last_run
-        last = f"#{run.id} {run.status} {run.finished_at or run.started_at}" if run else "never"
+        when = local_moment(run.finished_at or run.started_at, zone) if run else ""
+        last = f"#{run.id} {run.status} {when}" if run else "never"
         rows.append(
             [
                 s.name,
@@ -217,6 +219,11 @@ def status(config: ConfigOption = DEFAULT_CONFIG) -> None:
             rows,
         )
     )
+    console.print(_zone_caption(zone))
+
+
+def _zone_caption(zone: str) -> str:
+    return f"[dim]Times shown in {zone} time.[/dim]"
 
 
 @app.command()
@@ -289,7 +296,8 @@ def history(
     config: ConfigOption = DEFAULT_CONFIG,
 ) -> None:
     """Every change to a record: field, old value, new value, where from, run, time."""
-    store = open_hub(_load(config))
+    settings = _load(config)
+    store = open_hub(settings)
     try:
         record_id = queries.find_record(store, record)
         current, changes = queries.history(store, record_id)
@@ -297,10 +305,23 @@ def history(
         store.close()
     label = current.data if current else {}
     console.print(f"record {record_id}: {label}")
-    rows = [[c.at, c.kind, c.field, c.old, c.new, c.system, c.run_id or ""] for c in changes]
+    zone = settings.hub.time_zone
+    rows = [
+        [
+            local_moment(c.at, zone, seconds=True),
+            c.kind,
+            c.field,
+            c.old,
+            c.new,
+            c.system,
+            c.run_id or "",
+        ]
+        for c in changes
+    ]
     console.print(
         render.rows_table("history", ["time", "kind", "field", "old", "new", "from", "run"], rows)
     )
+    console.print(_zone_caption(zone))
 
 
 @app.command()

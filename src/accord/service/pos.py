@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Connection, insert, select
 from sqlalchemy.exc import IntegrityError
 
-from accord.clock import Clock, SystemClock, as_utc, from_iso, to_iso
+from accord.clock import Clock, SystemClock, from_iso, local_date, to_iso
 from accord.errors import ValidationError
 from accord.service.customers import ENTITY, get_customer
 from accord.store import HubStore
@@ -153,7 +153,7 @@ def post_transaction(
     earned = int(cents / 100) if points is None else (-abs(points) if cents < 0 else points)
     now = (clock or SystemClock()).now()
     when = to_iso(at or now)
-    local_date = shop_date(at or now, zone).isoformat()
+    shop_day = shop_date(at or now, zone).isoformat()
     with store.transaction() as conn:
         existing = _posted(conn, number, customer_id, kind, cents)
         if existing is not None:
@@ -170,7 +170,7 @@ def post_transaction(
                         points=earned,
                         location=location,
                         at=when,
-                        local_date=local_date,
+                        local_date=shop_day,
                         created_at=to_iso(now),
                     )
                     .returning(transactions.c.id)
@@ -187,9 +187,7 @@ def post_transaction(
 def shop_date(moment: datetime, zone: tzinfo) -> date:
     """The calendar date of a sale: as the till's clock showed it where the till gave a
     local time (a non-zero offset), else in the business's zone."""
-    if moment.utcoffset():
-        return moment.date()
-    return as_utc(moment).astimezone(zone).date()
+    return moment.date() if moment.utcoffset() else local_date(moment, zone)
 
 
 def _posted(conn: Connection, number: str, customer_id: int, kind: str, cents: int) -> int | None:
