@@ -524,6 +524,7 @@ class _Batch:
         self.results: dict[int, OperationResult] = {}
         self.children: dict[str, tuple[Any, ...]] = {}
         self.links: dict[tuple[str, str], tuple[Any, ...]] = {}
+        self.parents: dict[str, set[str]] = {}  # child -> the parents in ``links``
         self.markers: dict[str, str] = {}  # normalised marker -> normalised child key
         self.new_children: list[_NewChild] = []
         self.new_links: list[_NewLink] = []
@@ -602,7 +603,7 @@ class _Batch:
                 if self.fan is not None:
                     link = tuple(row[width : width + 1 + len(self.fan.columns)])
                     if link[0] is not None:  # an outer join's child without link rows
-                        self.links[key, self.norm(link[0])] = link
+                        self._link(key, self.norm(link[0]), link)
                 if marker:
                     self.markers.setdefault(self.norm(row[-1]), key)
 
@@ -643,6 +644,7 @@ class _Batch:
                 where = (shape.link_child_col == child) & (shape.parent_col == parent)
                 conn.execute(delete(shape.link).where(where))
                 del self.links[k, p]
+                self.parents[k].discard(p)
             else:
                 conn.execute(delete(shape.child).where(shape.key_col == child))
                 del self.children[k]
@@ -696,7 +698,11 @@ class _Batch:
         """Whether other parents link to this child row too (``_load`` read them all)."""
         if self.fan is None:
             return False
-        return any(k == child and p != parent for k, p in self.links)
+        return bool(self.parents.get(child, set()) - {parent})
+
+    def _link(self, child: str, parent: str, row: tuple[Any, ...]) -> None:
+        self.links[child, parent] = row
+        self.parents.setdefault(child, set()).add(parent)
 
     @cached_property
     def _update_child(self) -> Any:
@@ -862,7 +868,7 @@ class _Batch:
                 back = {self.norm(r[0]): tuple(r[1:]) for r in conn.execute(stmt, params)}
                 for child, row in group:
                     if child in back:
-                        self.links[child, row.parent] = back[child]
+                        self._link(child, row.parent, back[child])
             else:
                 conn.execute(insert(shape.link), params)
                 reread += [row.params[fan.child_key] for _, row in group]
