@@ -211,6 +211,9 @@ class HubConfig(BaseModel):
     # The business's IANA zone: the calendar day of a sale a till posts in UTC, for visit
     # counts and the history's dates (10:00 in Auckland is that day, not the UTC day before).
     time_zone: ZoneName = "UTC"
+    # The environment variable holding a token `/metrics` then asks for (as a bearer
+    # token); unset, `/metrics` is open, for a monitoring network.
+    metrics_token_env: str | None = "ACCORD_METRICS_TOKEN"
     _base: Path | None = PrivateAttr(default=None)  # the configuration file's folder
 
     @field_validator("database")
@@ -222,6 +225,11 @@ class HubConfig(BaseModel):
                 " ACCORD_DATABASE_URL (or the variable database_env names)"
             )
         return value
+
+    def metrics_token(self) -> str | None:
+        if not self.metrics_token_env:
+            return None
+        return os.environ.get(self.metrics_token_env) or None
 
     def resolved_url(self) -> str:
         # An empty database_env means: take the file's database, whatever the environment says.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from sqlalchemy import select
@@ -181,3 +182,20 @@ def test_passwords_and_tokens_are_stored_only_as_hashes(web: WebWorld, tmp_path:
         token_hashes = [row.token_hash for row in conn.execute(select(tokens))]
     assert all(h.startswith("$argon2") and PASSWORD not in h for h in hashes)
     assert not set(web.tokens.values()) & set(token_hashes)
+
+
+def test_metrics_ask_for_the_bearer_token_when_one_is_set(
+    web: WebWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert web.anonymous().get("/metrics/").status_code == 200  # no token set: open
+    monkeypatch.setenv("ACCORD_METRICS_TOKEN", "scrape-secret-7")
+    with TestClient(create_app(web.config, store=web.store)) as client:
+        missing = client.get("/metrics/")
+        assert missing.status_code == 401 and missing.headers["www-authenticate"] == "Bearer"
+        assert "scrape-secret-7" not in missing.text
+        wrong = client.get("/metrics/", headers={"Authorization": "Bearer scrape-secret"})
+        assert wrong.status_code == 401
+        right = client.get("/metrics/", headers={"Authorization": "Bearer scrape-secret-7"})
+        assert right.status_code == 200 and "accord_runs_total" in right.text
+        # The rest of the app is not behind the metrics token.
+        assert client.get("/login").status_code == 200
