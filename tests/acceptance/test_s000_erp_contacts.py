@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import text
@@ -255,6 +257,29 @@ def test_s000_07_app_delete_unticks_the_erp_active_flag(exo: ExoWorld) -> None:
     exo.sync()
     row = exo.erp.contact(contact["SEQNO"])
     assert row is not None and row["ISACTIVE"] == "N"
+
+
+def test_s000_07_a_value_the_erp_refuses_does_not_keep_a_deleted_contact_active(
+    exo: ExoWorld, tmp_path: Path
+) -> None:
+    exo.sync()
+    contact = a_plain_contact(exo.erp)
+    seqno, accno = contact["SEQNO"], contact["ACCNO"]
+    hub_id = exo.hub_contact(seqno, accno).id
+    # The ERP's database refuses this title (a trigger): its error names no field.
+    db = sqlite3.connect(tmp_path / "erp.db")
+    db.execute(
+        "CREATE TRIGGER no_chief BEFORE UPDATE ON CONTACTS WHEN NEW.TITLE = 'Chief'"
+        " BEGIN SELECT RAISE(ABORT, 'titles are kept by HR'); END"
+    )
+    db.commit()
+    db.close()
+    edit_record(exo.store, hub_id, {"job_title": "Chief"}, clock=exo.clock)
+    exo.sync()  # the update is refused and reported
+    delete_record(exo.store, hub_id, clock=exo.clock)
+    exo.sync()
+    row = exo.erp.contact(seqno)
+    assert row is not None and row["ISACTIVE"] == "N" and row["TITLE"] != "Chief"
 
 
 def test_s000_07_app_delete_of_one_copy_of_a_shared_contact_leaves_the_others_active(

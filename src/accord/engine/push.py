@@ -61,10 +61,19 @@ class PullFirstError(Exception):
 
 
 class Push:
-    def __init__(self, ctx: SyncContext, emap: EntityMap, *, match_first: bool = False) -> None:
+    def __init__(
+        self,
+        ctx: SyncContext,
+        emap: EntityMap,
+        *,
+        match_first: bool = False,
+        sent: dict[int, int] | None = None,
+    ) -> None:
+        """``match_first``: raise PullFirstError before the first create (or retried
+        create) is sent, not send it (a pulling map only). ``sent``: what a push of this
+        entity stopped that way sent earlier in the run (see ``sent``), not sent again."""
         self.ctx = ctx
         self.emap = emap
-        # Raise PullFirstError before the first create, not send it (a pulling map only).
         self.match_first = match_first and emap.pull
         self.entity = emap.entity
         self.caps = ctx.connector.capabilities(emap.source)
@@ -78,7 +87,12 @@ class Push:
         ]
         # By hub id, the version of a record this run sent, or its own write on top of it
         # (the values a create was given): a journal entry up to it has nothing to send.
-        self._sent: dict[int, int] = {}
+        self._sent: dict[int, int] = dict(sent or {})
+        self._refusals: list[PlannedChange] = []  # the batch's creates refused, for the plan
+
+    @property
+    def sent(self) -> dict[int, int]:
+        return self._sent
 
     def run(self) -> None:
         ctx = self.ctx
@@ -89,13 +103,21 @@ class Push:
                 for row in bookkeeping.open_errors(conn, ctx.system, self.entity, "push")
                 if row.record_id is not None
             }
-            retry_ids |= {link.hub_id for link in links.pending(conn, ctx.system, self.entity)}
-            retry_ids |= set(ctx.requested)
+            pending = {link.hub_id for link in links.pending(conn, ctx.system, self.entity)}
+            retry_ids |= pending | set(ctx.requested)
             retry = list(records.get_many(conn, retry_ids).values())
-            retry = [r for r in retry if r.entity == self.entity]
+            # Not sent twice in a run (a push stopped by PullFirstError sent them).
+            retry = [
+                r for r in retry if r.entity == self.entity and r.seq > self._sent.get(r.id, -1)
+            ]
+        if self.match_first and pending and not self.caps.idempotent_create:
+            # Creates whose answer never came, in a system that cannot recognise one sent
+            # twice: the pull finds the record the first attempt made (even of a record
+            # deleted since, which then sends no create to stop at).
+            raise PullFirstError(self.entity)
         # A retried record's journal entries up to the version sent now are skipped below;
         # a later one (an edit made meanwhile) is sent like any other.
-        self._sent = {r.id: r.seq for r in retry}
+        self._sent.update({r.id: r.seq for r in retry})
         if retry:
             self._push_batch(retry, None)
         done = 0
@@ -136,9 +158,12 @@ class Push:
         ctx = self.ctx
         refused: list[ErrorEntry] = []
         with ctx.reading() as conn:
+            self._refusals = []
             outgoing = self._plan(conn, batch, refused)
         if self.match_first and any(o.operation.kind == "create" for o in outgoing):
             raise PullFirstError(self.entity)
+        for refusal in self._refusals:  # counted once: not when the batch is planned again
+            ctx.plan.add(refusal)
         with ctx.transaction() as conn:
             bookkeeping.add_errors(conn, refused, ctx.run_id, ctx.now())
             # Write-ahead: pending links (with their create markers) and the values about to
@@ -252,7 +277,7 @@ class Push:
                 refused.append(self._error(record, name, message))
                 label = entity_spec(self.entity).label(record.data)
                 reason = f"not created: {name}: {message}"
-                self.ctx.plan.add(
+                self._refusals.append(
                     PlannedChange("system", self.entity, "error", label, reason=reason)
                 )
             return None
@@ -342,6 +367,14 @@ class Push:
             again = self.ctx.connector.apply(self.emap.source, [o.operation for o in retry])
             for o, result in zip(retry, again, strict=True):
                 results[id(o)] = result
+        # A deactivation refused with the other values it carried (a database error names
+        # no field, or several were refused) goes again with the flag alone: what the
+        # system cannot take is no reason for a deleted record to stay active there.
+        bare = [o for o in sendable if self._flag_only(o, results[id(o)])]
+        if bare:
+            again = self.ctx.connector.apply(self.emap.source, [o.operation for o in bare])
+            for o, result in zip(bare, again, strict=True):
+                results[id(o)] = result
         return [
             results.get(id(o), OperationResult(True, o.operation.key, o.link.base_version))
             for o in outgoing
@@ -374,6 +407,19 @@ class Push:
             if values:
                 given[created[rec.key]] = values
         return given, None
+
+    def _flag_only(self, item: _Outgoing, result: OperationResult) -> bool:
+        """Make a refused deactivation that carried other values send the flag alone."""
+        op = item.operation
+        if result.ok or result.stale or op.kind != "deactivate" or len(item.canonical) <= 1:
+            return False
+        for name in item.canonical:
+            if name != "active":
+                item.problems.append((name, result.error or "refused by the system"))
+        item.canonical = {"active": False}
+        native, _ = self.emap.outbound({"active": False})
+        item.operation = Operation(op.kind, op.key, native, op.marker, op.expected_version)
+        return True
 
     def _without_field(self, item: _Outgoing, refused: OperationResult) -> bool:
         name = self._canonical_name(refused.field or "")

@@ -63,11 +63,12 @@ def _phases(ctx: SyncContext, *, pull: bool, push: bool) -> None:
         for emap in maps:
             if not emap.push:
                 continue
+            first = Push(ctx, emap, match_first=emap.entity not in pulled)
             try:
-                Push(ctx, emap, match_first=emap.entity not in pulled).run()
+                first.run()
             except PullFirstError:
                 _pull_up_to(ctx, maps, emap, pulled)
-                Push(ctx, emap).run()
+                Push(ctx, emap, sent=first.sent).run()
 
 
 def _pull_up_to(ctx: SyncContext, maps: list[EntityMap], last: EntityMap, pulled: set[str]) -> None:
