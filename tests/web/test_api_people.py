@@ -285,6 +285,24 @@ def test_s003_05_people_search_does_not_look_in_a_code_the_card_hides(web: WebWo
     assert found("viewer", "kora") == [person]
 
 
+def test_s003_05_linking_cannot_take_a_value_the_card_does_not_let_the_role_edit(
+    web: WebWorld,
+) -> None:
+    first = _account(web, first_name="Ana", last_name="Ngata")
+    other = _account(web, first_name="Ana", last_name="Ngatai")
+    read_only = [{"field": "last_name", "access": "show"}]
+    assert web.api("admin").put(f"{API}/cards/person/editor", json=read_only).status_code == 200
+    body = {"other_id": other, "choices": {"last_name": other}}
+    refused = web.api("editor").post(f"{API}/people/{first}/links", json=body)
+    assert refused.status_code == 403 and refused.json()["field"] == "last_name", refused.text
+    # Either choice rewrites one record's last name: neither is the editor's to make.
+    body = {"other_id": other, "choices": {"last_name": first}}
+    assert web.api("editor").post(f"{API}/people/{first}/links", json=body).status_code == 403
+    assert web.api().get(f"{API}/people/{first}").json()["fields"]["last_name"] == "Ngata"
+    linked = web.api("admin").post(f"{API}/people/{first}/links", json=body)
+    assert linked.json()["status"] == "linked"
+
+
 def test_s003_06_account_codes_and_external_references(web: WebWorld) -> None:
     company = _company(web)
     person = _account(web, first_name="Moana", account_type="supplier")

@@ -18,7 +18,7 @@ from accord.clock import Clock, SystemClock, to_iso
 from accord.errors import ValidationError
 from accord.model.entities import ADDRESS_PARTS, ADDRESS_TYPES
 from accord.service import hub_writes
-from accord.service.card_layout import load_layout
+from accord.service.card_layout import layout_in, load_layout
 from accord.store import HubStore, records
 from accord.store import people as people_store
 from accord.store.types import HubRecord
@@ -116,12 +116,15 @@ def link_people(
     choices: dict[str, int] | None = None,
     actor: str = "user",
     clock: Clock | None = None,
+    role: str | None = None,
 ) -> LinkOutcome:
     """Link two person records as one natural person (S003-02, S003-03).
 
     Where both fill in a fixed field group differently, ``choices`` (group -> hub id)
     must name the record whose values survive; without it nothing is written and the
     differences are returned. The surviving values are written on every linked record.
+    With ``role``, a value it would change on a record that its card layout does not let
+    it edit is refused (FieldAccessError), as an edit would be.
     """
     if first_id == second_id:
         raise ValidationError("a record cannot be linked to itself", key=str(first_id))
@@ -141,6 +144,11 @@ def link_people(
         member_ids = {first_id, second_id}
         for rid in groups.values():
             member_ids.update(people_store.members(conn, rid))
+        if role is not None:
+            layout = layout_in(conn, "person", role)
+            for member in records.get_many(conn, sorted(member_ids)).values():
+                changed = {n: v for n, v in values.items() if member.data.get(n) != v}
+                layout.check(changed, member.data, key=str(member.id))
         outcome = LinkOutcome("linked", natural)
         outcome.changes = write_natural_person(
             conn, sorted(member_ids), natural, values, actor=actor, at=at

@@ -285,6 +285,7 @@ def link_people(
         choices=body.choices,
         actor=identity.user.name,
         clock=state.clock,
+        role=identity.user.role,
     )
     return LinkOutcomeOut(
         status=outcome.status,

@@ -368,6 +368,7 @@ async def link(
             choices=chosen or None,
             actor=identity.user.name,
             clock=state.clock,
+            role=identity.user.role,
         )
     except AccordError as exc:
         return _card(request, identity, state, person_id, error=exc)
