@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -165,14 +165,20 @@ def test_rows_stamped_by_a_clock_minutes_behind_are_not_missed(
 
 
 class _CountingConnector(SqlConnector):
-    """Counts the records reads hand to the engine."""
+    """Counts the records reads hand to the engine, and the rows its pages fetch."""
 
     records_read = 0
+    rows_fetched = 0
 
     def read_changes(self, entity: str, cursor: str | None, batch_size: int) -> Iterator[Any]:
         for batch in super().read_changes(entity, cursor, batch_size):
             self.records_read += len(batch.records)
             yield batch
+
+    def _pages(self, *args: Any, **kwargs: Any) -> Iterator[Any]:
+        for rows in super()._pages(*args, **kwargs):
+            self.rows_fetched += len(rows)
+            yield rows
 
 
 def _source_with_companies(tmp_path: Path, count: int) -> Engine:
@@ -225,13 +231,18 @@ def test_our_own_writes_are_not_read_back_but_an_edit_after_them_is(
                 CODE="OLD1", NAME="Imported", ACTIVE="Y", MODIFIED=datetime(2025, 1, 1)
             )
         )
+        # And one with no modified time at all.
+        conn.execute(insert(table).values(CODE="NUL1", NAME="Unstamped", ACTIVE="Y"))
 
+    target.rows_fetched = 0
     plan = run_sync(sqlite_store, target, PROFILE, clock, batch_size=100)
-    assert target.records_read == 1  # the 250 rows are as our push left them
-    assert plan.count("hub", "company", "create") == 1
-    target.records_read = 0
+    assert target.records_read == 2  # the 250 rows are as our push left them
+    # ... and the database leaves them out: only the two imported rows are fetched.
+    assert target.rows_fetched == 2
+    assert plan.count("hub", "company", "create") == 2
+    target.records_read = target.rows_fetched = 0
     assert run_sync(sqlite_store, target, PROFILE, clock, batch_size=100).writes == 0
-    assert target.records_read == 0
+    assert target.records_read == 0 and target.rows_fetched == 0
 
     # Somebody edits one of them a minute later, by a clock 30 seconds behind ours.
     clock.advance(timedelta(minutes=1))
@@ -455,3 +466,51 @@ def test_an_edit_in_the_hour_repeated_when_daylight_saving_ends_is_read(
         r.values["NAME"] for b in connector.read_changes("companies", cursor, 10) for r in b.records
     ]
     assert "Robert" in read
+
+
+class _EditBeforeTheTail(_CountingConnector):
+    """Runs ``edit`` when a read past our own rows looks for the last of them: somebody's
+    write landing between the read's pages and its last step."""
+
+    edit: Callable[[], None] | None = None
+
+    def _last_row(self, *args: Any, **kwargs: Any) -> Any:
+        if self.edit is not None:
+            self.edit()
+            self.edit = None
+        return super()._last_row(*args, **kwargs)
+
+
+def test_a_read_moving_past_our_own_rows_does_not_skip_an_edit_made_meanwhile(
+    sqlite_store: HubStore, system: tuple[Engine, Table], tmp_path: Path
+) -> None:
+    engine, table = system
+    clock = ManualClock(
+        start=datetime(2026, 5, 1, 9, 0, 0, 123457, tzinfo=UTC),
+        step=timedelta(microseconds=1001),
+    )
+    exact = replace(SPEC, overlap_seconds=0)  # no window to catch it again by chance
+    source = SqlConnector(
+        "erp1", "sqlite://", [exact], clock, engine=_source_with_companies(tmp_path, 120)
+    )
+    target = _EditBeforeTheTail("erp2", "sqlite://", [exact], clock, engine=engine)
+    run_sync(sqlite_store, source, PROFILE, clock, batch_size=50)
+    run_sync(sqlite_store, target, PROFILE, clock, batch_size=50)  # our 120 rows in erp2
+
+    def edit() -> None:
+        with engine.begin() as conn:
+            conn.execute(
+                update(table)
+                .where(table.c["CODE"] == "C7")
+                .values(NAME="Edited meanwhile", MODIFIED=datetime(2026, 5, 1, 9, 5))
+            )
+
+    target.edit = edit
+    run_sync(sqlite_store, target, PROFILE, clock, batch_size=50)
+    assert target.edit is None  # the edit was made during that read
+    with engine.connect() as conn:
+        key = str(conn.execute(table.select().where(table.c["CODE"] == "C7")).one().ID)
+    run_sync(sqlite_store, target, PROFILE, clock, batch_size=50)
+    assert _hub_name(sqlite_store, "erp2", key) == "Edited meanwhile"
+    source.close()
+    target.close()

@@ -41,11 +41,13 @@ from sqlalchemy import (
     Row,
     Select,
     Text,
+    and_,
     bindparam,
     delete,
     func,
     insert,
     literal,
+    or_,
     select,
     tuple_,
     update,
@@ -85,6 +87,8 @@ KEY_PAGE = 5000
 # Own-write stamps a cursor keeps at most (one per written batch; dropping some is safe:
 # those rows are read again and recognised by their versions).
 MAX_OWN = 2000
+# Own stamps a read leaves out in SQL (NOT IN): SQL Server takes 2,100 parameters at most.
+SQL_EXCLUDED_STAMPS = 500
 # Names of the bound key values in the WHERE of an UPDATE whose SET takes the column names.
 WHERE_KEY, WHERE_PARENT = "accord_where_key", "accord_where_parent"
 
@@ -223,28 +227,66 @@ class SqlConnector:
         at = shape.stamp_index
         overlap = timedelta(seconds=shape.spec.overlap_seconds)
         waiting: str | None = None
-        # Rows are read narrow (keys and stamps) first: after a large push of ours, most
-        # pages hold nothing else, and only their cursor position is needed.
-        skippable = (shape.select_order(), lambda row: row[at] in ours)
         horizon = self._horizon(entity, shape)
-        for phase in self._phases(shape, cursor):
+
+        def position_at(row: Any) -> str | None:
+            bounded = self._last_before(shape, [row], horizon)
+            if bounded is None:
+                return None
+            last = bounded[at]
+            # Stamps the next read's window has left behind are of no more use.
+            floor = to_iso(shape.utc(last) - overlap) if last is not None else ""
+            return shape.cursor(bounded, [stamp for stamp in own if stamp >= floor])
+
+        # The database leaves our rows out (the newest stamps, up to a bound that keeps
+        # every database's parameter limit): after a large push of ours, a read of the
+        # window passes them in the index instead of in pages. Rows of older own stamps
+        # are read narrow (keys and stamps) first, and skipped here.
+        excluded = sorted(ours, key=lambda value: ours[value])[-SQL_EXCLUDED_STAMPS:]
+        skippable = (shape.select_order(), lambda row: row[at] in ours)
+        col = shape.order_col
+        assert col is not None
+        phases = self._phases(shape, cursor)
+        last_read: Row[Any] | None = None
+        for where, order, after in phases:
+            left_out = or_(col.is_(None), col.not_in(excluded))  # NULL NOT IN: not true
+            phase = (left_out if where is None else and_(where, left_out), order, after)
+            last_read = None
             for rows in self._pages(entity, shape.select(), phase, size, skippable):
+                last_read = rows[-1]
                 bounded = self._last_before(shape, rows, horizon)
-                position: str | None = None
-                if bounded is not None:
-                    last = bounded[at]
-                    # Stamps the next read's window has left behind are of no more use.
-                    floor = to_iso(shape.utc(last) - overlap) if last is not None else ""
-                    kept = [stamp for stamp in own if stamp >= floor]
-                    position = shape.cursor(bounded, kept)
+                position = None if bounded is None else position_at(bounded)
                 records = [shape.record(r) for r in rows if r[at] not in ours]
                 if records:
                     waiting = None
                     yield ChangeBatch(records, position)
                 elif position is not None:
                     waiting = position
+        # Every row left out is ours: past the last read, the cursor moves on to the last
+        # of them (not to any later row, which may be somebody's write made meanwhile).
+        where, order, after = phases[-1]
+        ours_only = col.in_(excluded)
+        phase = (ours_only if where is None else and_(where, ours_only), order, after)
+        tail = self._last_row(entity, shape, phase)
+        labels = [label for _, label in order]
+        if tail is not None and (
+            last_read is None or _sort_key(tail, labels) > _sort_key(last_read, labels)
+        ):
+            waiting = position_at(tail) or waiting
         if waiting is not None:
             yield ChangeBatch([], waiting)
+
+    def _last_row(self, entity: str, shape: Shape, phase: Phase) -> Row[Any] | None:
+        """The last row of a read ``phase`` (keys and stamp), or None when it has none."""
+        where, order, after = phase
+        columns = [col for col, _ in order]
+        stmt = shape.select_order()
+        if where is not None:
+            stmt = stmt.where(where)
+        if after is not None:
+            stmt = stmt.where(_after(columns, after))
+        with self._reading(entity) as conn:
+            return conn.execute(stmt.order_by(*(c.desc() for c in columns)).limit(1)).first()
 
     def full_read_cursor(self, entity: str, cursor: str | None) -> str | None:
         return None  # every row, from the start (own-write stamps dropped too)
@@ -883,6 +925,11 @@ def _stored(row: Any, label: str) -> Any:
     if label == ORDER and ORDER_TEXT in row and row[ORDER_TEXT] is not None:
         return literal(row[ORDER_TEXT], Text())
     return row[label]
+
+
+def _sort_key(row: Row[Any], labels: list[str]) -> tuple[Any, ...]:
+    """Where ``row`` stands in a read's order (the order's columns, by their labels)."""
+    return tuple(row._mapping[label] for label in labels)
 
 
 def _after(columns: list[Any], values: tuple[Any, ...]) -> ColumnElement[bool]:
