@@ -285,6 +285,28 @@ def test_changes_feed_moves_forward_by_sequence(web: WebWorld) -> None:
     assert [(i["id"], i["fields"]["discount"]) for i in later["items"]] == [(first, 10)]
 
 
+def test_s003_05_a_plan_shows_no_value_of_a_field_the_card_hides(web: WebWorld) -> None:
+    admin, editor = web.api("admin"), web.api("editor")
+    hidden = [{"field": "email", "access": "hidden"}]
+    assert admin.put("/api/v1/cards/company/editor", json=hidden).status_code == 200
+    admin.post("/api/v1/systems/erp/sync")
+    company = admin.get("/api/v1/customers", params={"size": 1}).json()["items"][0]
+    fields = {"email": "secret@shop.example", "phone": "09 555 0199"}
+    admin.patch(f"/api/v1/customers/{company['id']}", json={"fields": fields})
+
+    def planned(client: Any) -> list[tuple[str, Any, Any]]:
+        plan = client.get("/api/v1/systems/erp/plan").json()
+        return [tuple(f) for c in plan["changes"] for f in c["fields"]]
+
+    assert any(f[0] == "email" and f[2] == "secret@shop.example" for f in planned(admin))
+    seen = planned(editor)
+    assert any(f[0] == "phone" for f in seen) and all(f[0] != "email" for f in seen), seen
+    page = web.browser("editor")[0].get("/monitor/plan/erp").text
+    assert "secret@shop.example" not in page and "555" in page
+    done = editor.post("/api/v1/systems/erp/sync").json()
+    assert "secret@shop.example" not in str(done)
+
+
 def test_sync_plan_runs_record_state_and_history(web: WebWorld) -> None:
     api = web.api()
     # A dry run reads the whole remote system: viewers may not start one.

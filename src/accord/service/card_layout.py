@@ -10,11 +10,12 @@ left empty, is refused with an error naming the field.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from sqlalchemy import Connection
 
+from accord.engine.plan import Plan
 from accord.errors import RecordError, ValidationError
 from accord.model.entities import entity_spec
 from accord.store import HubStore
@@ -144,3 +145,17 @@ def save_layout(store: HubStore, entity: str, role: str, rules: list[FieldRule])
     ]
     with store.transaction() as conn:
         people_store.replace_card(conn, entity, role, rows)
+
+
+def plan_for_role(store: HubStore, plan: Plan, role: str) -> Plan:
+    """``plan`` (a dry run's or a run's) without the values of the fields ``role``'s card
+    layouts hide: the record and what happens to it stay, those fields' rows go."""
+    layouts = {entity: load_layout(store, entity, role) for entity in CARD_ENTITIES}
+    changes = []
+    for change in plan.changes:
+        layout = layouts.get(change.entity)
+        if layout is not None:
+            fields = tuple(f for f in change.fields if layout.access(f[0]) != "hidden")
+            change = replace(change, fields=fields)
+        changes.append(change)
+    return replace(plan, changes=changes)

@@ -10,6 +10,7 @@ from pydantic import BaseModel
 from accord.engine.plan import Plan
 from accord.service import monitor, queries
 from accord.service import sync as sync_service
+from accord.service.card_layout import plan_for_role
 from accord.service.unleashed import check_restore
 from accord.web.auth import Identity, api_editor, api_viewer
 from accord.web.params import HubId, Seq
@@ -234,16 +235,18 @@ def runs(
 def plan(
     # Editors only: a dry run reads the whole remote system and spends its API budget.
     name: str,
-    _: Identity = Depends(api_editor),
+    identity: Identity = Depends(api_editor),
     state: WebState = Depends(web_state),
 ) -> PlanOut:
-    return plan_out(
-        sync_service.run(state.config, name, dry_run=True, store=state.store, clock=state.clock)
+    planned = sync_service.run(
+        state.config, name, dry_run=True, store=state.store, clock=state.clock
     )
+    return plan_out(plan_for_role(state.store, planned, identity.user.role))
 
 
 @router.post("/systems/{name}/sync", response_model=PlanOut)
 def sync(
-    name: str, _: Identity = Depends(api_editor), state: WebState = Depends(web_state)
+    name: str, identity: Identity = Depends(api_editor), state: WebState = Depends(web_state)
 ) -> PlanOut:
-    return plan_out(sync_service.run(state.config, name, store=state.store, clock=state.clock))
+    done = sync_service.run(state.config, name, store=state.store, clock=state.clock)
+    return plan_out(plan_for_role(state.store, done, identity.user.role))

@@ -12,6 +12,7 @@ from starlette.responses import Response
 from accord.errors import AccordError
 from accord.service import monitor, queries
 from accord.service import sync as sync_service
+from accord.service.card_layout import plan_for_role
 from accord.service.unleashed import check_restore
 from accord.web.auth import Identity, page_editor, page_viewer
 from accord.web.params import HubId, Seq
@@ -90,8 +91,9 @@ def plan(
     result = sync_service.run(
         state.config, name, dry_run=True, store=state.store, clock=state.clock
     )
+    shown = plan_for_role(state.store, result, identity.user.role)
     return render(
-        request, "monitor/plan.html", identity, plan=result, name=name, title=f"Plan for {name}"
+        request, "monitor/plan.html", identity, plan=shown, name=name, title=f"Plan for {name}"
     )
 
 
