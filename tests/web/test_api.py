@@ -431,14 +431,14 @@ def test_s003_05_held_conflicts_show_no_value_of_a_field_the_card_hides(tmp_path
         state = viewer.get(f"/api/v1/records/{record}/sync").json()[0]
         assert state["state"] == "held" and "shop.example" not in str(state["reasons"]), state
         assert "erp@shop.example" in str(admin.get(f"/api/v1/records/{record}/sync").json())
-        # An editor the field is hidden from may keep the hub's value (nothing on the card
-        # changes) without being shown either value.
+        # An editor the field is hidden from cannot decide it blind, not even by keeping
+        # the hub's value (which is then sent over the ERP's); an admin can.
         assert admin.put("/api/v1/cards/company/editor", json=hidden).status_code == 200
-        kept = world.api("editor").post(
-            f"/api/v1/conflicts/{conflict}/resolve", json={"winner": "hub"}
-        )
-        assert kept.status_code == 200, kept.text
-        assert (kept.json()["winner"], kept.json()["hub_value"]) == ("hub", None)
+        resolve = f"/api/v1/conflicts/{conflict}/resolve"
+        kept = world.api("editor").post(resolve, json={"winner": "hub"})
+        assert kept.status_code == 403 and "shop.example" not in kept.text, kept.text
+        kept = admin.post(resolve, json={"winner": "hub"})
+        assert (kept.json()["winner"], kept.json()["hub_value"]) == ("hub", "hub@shop.example")
 
 
 def test_s003_05_resolving_a_conflict_may_not_change_a_field_the_card_does_not_let_edit(
@@ -451,9 +451,10 @@ def test_s003_05_resolving_a_conflict_may_not_change_a_field_the_card_does_not_l
         for access in ("show", "hidden"):
             rules = [{"field": "email", "access": access}]
             assert admin.put("/api/v1/cards/company/editor", json=rules).status_code == 200
-            refused = editor.post(resolve, json={"winner": "system"})
-            assert refused.status_code == 403, refused.text
-            assert refused.json()["field"] == "email" and "email" in refused.json()["detail"]
+            for winner in ("system", "hub"):  # keeping the hub's also decides the field
+                refused = editor.post(resolve, json={"winner": winner})
+                assert refused.status_code == 403, refused.text
+                assert refused.json()["field"] == "email" and "email" in refused.json()["detail"]
         assert [c["id"] for c in admin.get("/api/v1/conflicts").json()] == [conflict]
         email = admin.get(f"/api/v1/customers/{record}").json()["fields"]["email"]
         assert email == "hub@shop.example"

@@ -162,9 +162,14 @@ def test_s003_05_the_monitor_keeps_to_the_card_layout_for_held_conflicts(tmp_pat
         )
         assert taking.status_code == 403 and "email" in taking.text
         assert customers.get_customer(world.store, record).data["email"] == "hub@shop.example"
-        # Keeping the hub's value changes nothing on the card: the editor may.
+        # Keeping the hub's value decides the field too (it is sent over the ERP's).
         keeping = editor.post(
             f"/monitor/conflicts/{conflict}", data={"csrf_token": csrf, "winner": "hub"}
+        )
+        assert keeping.status_code == 403 and len(queries.open_conflicts(world.store)) == 1
+        admin, admin_csrf = world.browser("admin")
+        keeping = admin.post(
+            f"/monitor/conflicts/{conflict}", data={"csrf_token": admin_csrf, "winner": "hub"}
         )
         assert keeping.status_code == 303 and queries.open_conflicts(world.store) == []
 

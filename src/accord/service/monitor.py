@@ -16,7 +16,13 @@ from accord.service import customers
 from accord.service import records as record_service
 from accord.service import sync as sync_service
 from accord.service.accounts import ACCOUNT_CODE_FIELDS, check_codes_free
-from accord.service.card_layout import CARD_ENTITIES, CardLayout, layout_in, load_layout
+from accord.service.card_layout import (
+    CARD_ENTITIES,
+    CardLayout,
+    FieldAccessError,
+    layout_in,
+    load_layout,
+)
 from accord.store import HubStore, bookkeeping, links
 from accord.store import records as record_store
 from accord.store.schema import conflicts, errors, journal
@@ -145,6 +151,15 @@ def resolve_conflict(
         chosen = old if winner == "hub" else row.system_value
         if role is not None and current.entity in CARD_ENTITIES:
             layout = layout_in(conn, current.entity, role)
+            if layout.access(row.field) != "edit":
+                # Keeping the hub's value decides the field too: it is sent on, over the
+                # system's, as the role's own edit of the field.
+                raise FieldAccessError(
+                    f"the {role} role may not edit {row.field} on a {current.entity} card",
+                    entity=current.entity,
+                    key=str(row.record_id),
+                    field=row.field,
+                )
             layout.check({row.field: chosen}, current.data, key=str(row.record_id))
         link = links.by_hub(conn, row.system, row.entity, [row.record_id]).get(row.record_id)
         if link is not None and row.field in link.held:
