@@ -117,9 +117,14 @@ class Push:
             raise PullFirstError(self.entity)
         # A retried record's journal entries up to the version sent now are skipped below;
         # a later one (an edit made meanwhile) is sent like any other.
+        sent_before = dict(self._sent)
         self._sent.update({r.id: r.seq for r in retry})
         if retry:
-            self._push_batch(retry, None)
+            try:
+                self._push_batch(retry, None)
+            except PullFirstError:
+                self._sent = sent_before  # nothing was sent: the push after the pull does
+                raise
         done = 0
         # Blocks this run's pull wrote in agreement with the system are stepped over: only
         # their unsettled records are read again.
