@@ -412,6 +412,7 @@ def test_s003_05_the_customer_search_leaves_out_columns_the_company_card_hides(
         assert found(admin, term) == [customer], term
         assert found(viewer, term) == [], term
     assert found(viewer, "ngata") == [customer]
+    assert found(admin, "0000") == []  # zeros alone are no phone number to look for
 
 
 def test_s003_05_held_conflicts_show_no_value_of_a_field_the_card_hides(tmp_path: Path) -> None:

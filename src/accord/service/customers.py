@@ -415,10 +415,11 @@ def _search_condition(term: str, hidden: set[str]) -> ColumnElement[bool]:
     columns = [customer_search.c.text]
     columns += [column for name, column in SEARCHED_FIELDS.items() if name not in hidden]
     options = [column.like(pattern, escape=LIKE_ESCAPE) for column in columns]
-    digits = "".join(ch for ch in term if ch.isdigit())
-    if "phone" not in hidden and len(digits) >= 4 and not any(ch.isalpha() for ch in term):
-        # Phones are indexed as the digits of E.164: drop a national trunk zero.
-        options.append(customer_search.c.phone_text.like(f"%{digits.lstrip('0')}%"))
+    # Phones are indexed as the digits of E.164: drop a national trunk zero (a term of
+    # zeros alone would then match every phone).
+    digits = "".join(ch for ch in term if ch.isdigit()).lstrip("0")
+    if "phone" not in hidden and len(digits) >= 3 and not any(ch.isalpha() for ch in term):
+        options.append(customer_search.c.phone_text.like(f"%{digits}%"))
     return or_(*options)
 
 
