@@ -514,3 +514,39 @@ def test_a_read_moving_past_our_own_rows_does_not_skip_an_edit_made_meanwhile(
     assert _hub_name(sqlite_store, "erp2", key) == "Edited meanwhile"
     source.close()
     target.close()
+
+
+def test_a_row_stamped_in_the_future_does_not_pin_the_cursor_before_our_rows(
+    sqlite_store: HubStore, system: tuple[Engine, Table], tmp_path: Path
+) -> None:
+    import json
+
+    from accord.store import bookkeeping
+
+    engine, table = system
+    clock = ManualClock(
+        start=datetime(2026, 5, 1, 9, 0, 0, 123457, tzinfo=UTC),
+        step=timedelta(microseconds=1001),
+    )
+    source = SqlConnector(
+        "erp1", "sqlite://", [SPEC], clock, engine=_source_with_companies(tmp_path, 120)
+    )
+    target = _CountingConnector("erp2", "sqlite://", [SPEC], clock, engine=engine)
+    run_sync(sqlite_store, source, PROFILE, clock, batch_size=50)
+    with engine.begin() as conn:  # a typo in an import: stamped in 2099
+        conn.execute(
+            insert(table).values(
+                CODE="F1", NAME="Future", ACTIVE="Y", MODIFIED=datetime(2099, 1, 1)
+            )
+        )
+    run_sync(sqlite_store, target, PROFILE, clock, batch_size=50)  # our 120 rows in erp2
+    for _ in range(2):
+        run_sync(sqlite_store, target, PROFILE, clock, batch_size=50)
+    with engine.connect() as conn:
+        last_own = conn.execute(
+            select(table.c.MODIFIED).where(table.c.CODE != "F1").order_by(table.c.MODIFIED.desc())
+        ).first()[0]
+    with sqlite_store.reading() as conn:
+        cursor, _ = bookkeeping.get_cursor(conn, "erp2", "company")
+    data = json.loads(cursor)
+    assert data["t"] is not None and data["t"] >= last_own.isoformat(), data

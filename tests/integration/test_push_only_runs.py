@@ -98,3 +98,73 @@ def test_s000_07_values_the_system_refuses_do_not_keep_a_deleted_record_active(
     run_sync(store, system, profile, clock)
     assert system.get("person", key)["active"] is False  # type: ignore[index]
     assert run_sync(store, system, profile, clock).writes == 0
+
+
+def test_s000_04_a_refusal_in_an_earlier_batch_is_not_sent_again_after_the_pull(
+    store: HubStore, clock: ManualClock
+) -> None:
+    system, profile, company, ann = _linked(store, clock)
+    system.tables["person"].validators["title"] = lambda v: "no" if v == "Chief" else None
+    edit_record(store, ann, {"job_title": "Chief"}, clock=clock)  # refused in batch 1
+    create_record(
+        store, "person", {"company": company, "first_name": "Bo", "last_name": "Ng"}, clock=clock
+    )  # batch 2: the create that makes the run pull first
+    sent: list[Operation] = []
+    apply = system.apply
+
+    def counting(entity: str, operations: Sequence[Operation]) -> list[OperationResult]:
+        sent.extend(op for op in operations if op.kind == "update")
+        return apply(entity, operations)
+
+    system.apply = counting  # type: ignore[method-assign]
+    plan = sync(
+        SyncContext(store, system, profile, "crm", clock, batch_size=1), pull=False, push=True
+    )
+    assert plan.count("system", "person", "error") == 1
+    assert len(sent) == 1, sent
+
+
+def test_s000_04_a_refused_create_in_an_earlier_batch_is_counted_once(
+    store: HubStore, clock: ManualClock
+) -> None:
+    system, profile, company, _ = _linked(store, clock)
+    gone = create_record(store, "company", {"name": "Gone Ltd", "active": False}, clock=clock)
+    create_record(
+        store, "person", {"company": gone, "first_name": "Refused", "last_name": "One"}, clock=clock
+    )
+    create_record(
+        store, "person", {"company": company, "first_name": "Bo", "last_name": "Ng"}, clock=clock
+    )
+    plan = sync(
+        SyncContext(store, system, profile, "crm", clock, batch_size=1), pull=False, push=True
+    )
+    assert plan.count("system", "person", "create") == 1
+    assert plan.count("system", "person", "error") == 1
+
+
+def test_s000_07_a_transient_failure_does_not_strip_a_deactivation_of_its_values(
+    store: HubStore, clock: ManualClock
+) -> None:
+    system, profile, _, ann = _linked(store, clock)
+    table = system.tables["person"]
+    key = next(iter(table.rows))
+    edit_record(store, ann, {"job_title": "Boss"}, clock=clock)
+    delete_record(store, ann, clock=clock)  # the deactivation carries the new title
+    apply = system.apply
+    failed: list[Operation] = []
+
+    def flaky(entity: str, operations: Sequence[Operation]) -> list[OperationResult]:
+        if not failed and any(op.kind == "deactivate" for op in operations):
+            failed.extend(operations)  # a deadlock: nothing written, try again later
+            return [
+                OperationResult(False, op.key, error="deadlock", transient=True)
+                for op in operations
+            ]
+        return apply(entity, operations)
+
+    system.apply = flaky  # type: ignore[method-assign]
+    run_sync(store, system, profile, clock)
+    run_sync(store, system, profile, clock)
+    row = system.get("person", key)
+    assert row is not None and row["active"] is False
+    assert row.get("title") == "Boss", row  # the title went with the deactivation

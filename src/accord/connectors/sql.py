@@ -253,8 +253,9 @@ class SqlConnector:
             phase = (left_out if where is None else and_(where, left_out), order, after)
             last_read = None
             for rows in self._pages(entity, shape.select(), phase, size, skippable):
-                last_read = rows[-1]
                 bounded = self._last_before(shape, rows, horizon)
+                if bounded is not None:  # a row stamped in the future pins nothing
+                    last_read = bounded
                 position = None if bounded is None else position_at(bounded)
                 records = [shape.record(r) for r in rows if r[at] not in ours]
                 if records:

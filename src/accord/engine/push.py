@@ -115,16 +115,11 @@ class Push:
             # twice: the pull finds the record the first attempt made (even of a record
             # deleted since, which then sends no create to stop at).
             raise PullFirstError(self.entity)
-        # A retried record's journal entries up to the version sent now are skipped below;
-        # a later one (an edit made meanwhile) is sent like any other.
-        sent_before = dict(self._sent)
-        self._sent.update({r.id: r.seq for r in retry})
+        # A retried record's journal entries up to the version sent now are skipped below
+        # (``_push_batch`` notes it); a later one (an edit made meanwhile) is sent like any
+        # other.
         if retry:
-            try:
-                self._push_batch(retry, None)
-            except PullFirstError:
-                self._sent = sent_before  # nothing was sent: the push after the pull does
-                raise
+            self._push_batch(retry, None)
         done = 0
         # Blocks this run's pull wrote in agreement with the system are stepped over: only
         # their unsettled records are read again.
@@ -167,6 +162,10 @@ class Push:
             outgoing = self._plan(conn, batch, refused)
         if self.match_first and any(o.operation.kind == "create" for o in outgoing):
             raise PullFirstError(self.entity)
+        # Handled at this version (sent, refused or with nothing to send): a push after a
+        # PullFirstError, or a later journal entry up to it, does not send it again.
+        for record in batch:
+            self._sent[record.id] = max(self._sent.get(record.id, -1), record.seq)
         for refusal in self._refusals:  # counted once: not when the batch is planned again
             ctx.plan.add(refusal)
         with ctx.transaction() as conn:
@@ -416,7 +415,9 @@ class Push:
     def _flag_only(self, item: _Outgoing, result: OperationResult) -> bool:
         """Make a refused deactivation that carried other values send the flag alone."""
         op = item.operation
-        if result.ok or result.stale or op.kind != "deactivate" or len(item.canonical) <= 1:
+        if result.ok or result.stale or result.transient:
+            return False  # a transient failure is retried whole, values and all
+        if op.kind != "deactivate" or len(item.canonical) <= 1:
             return False
         for name in item.canonical:
             if name != "active":
