@@ -442,6 +442,22 @@ def test_s003_05_held_conflicts_show_no_value_of_a_field_the_card_hides(tmp_path
         assert (kept.json()["winner"], kept.json()["hub_value"]) == ("hub", "hub@shop.example")
 
 
+def test_s003_05_errors_quote_no_value_of_a_field_the_card_hides(web: WebWorld) -> None:
+    admin, viewer = web.api("admin"), web.api("viewer")
+    admin.post("/api/v1/systems/erp/sync")
+    company = admin.get("/api/v1/customers", params={"size": 1}).json()["items"][0]
+    accno = int(admin.get(f"/api/v1/records/{company['id']}/sync").json()[0]["external_id"])
+    web.erp.update_customer(accno, EMAIL="orders.secret@@shop")
+    admin.post("/api/v1/systems/erp/sync")
+    hidden = [{"field": "email", "access": "hidden"}]
+    assert admin.put("/api/v1/cards/company/viewer", json=hidden).status_code == 200
+    assert "orders.secret" in str(admin.get("/api/v1/errors").json())
+    seen = [e for e in viewer.get("/api/v1/errors").json() if e["entity"] == "company"]
+    assert [e["field"] for e in seen] == ["email"] and "orders.secret" not in str(seen), seen
+    page = web.browser("viewer")[0].get("/monitor").text
+    assert "orders.secret" not in page and "hidden from your role" in page
+
+
 def test_s003_05_resolving_a_conflict_may_not_change_a_field_the_card_does_not_let_edit(
     tmp_path: Path,
 ) -> None:

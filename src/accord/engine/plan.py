@@ -15,6 +15,7 @@ class PlannedChange:
     record: str  # a label people recognise
     fields: tuple[tuple[str, Any, Any], ...] = ()  # (field, old, new)
     reason: str = ""
+    field: str = ""  # the field an error is about, if one (its reason may quote the value)
 
 
 @dataclass

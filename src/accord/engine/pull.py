@@ -686,7 +686,12 @@ class Pull:
         for entry in errors:
             ctx.plan.add(
                 PlannedChange(
-                    "hub", self.entity, "error", entry.external_id or "", reason=entry.message
+                    "hub",
+                    self.entity,
+                    "error",
+                    entry.external_id or "",
+                    reason=entry.message,
+                    field=entry.field or "",
                 )
             )
 

@@ -282,7 +282,7 @@ class Push:
                 label = entity_spec(self.entity).label(record.data)
                 reason = f"not created: {name}: {message}"
                 self._refusals.append(
-                    PlannedChange("system", self.entity, "error", label, reason=reason)
+                    PlannedChange("system", self.entity, "error", label, reason=reason, field=name)
                 )
             return None
         link = link or Link(

@@ -149,7 +149,8 @@ def save_layout(store: HubStore, entity: str, role: str, rules: list[FieldRule])
 
 def plan_for_role(store: HubStore, plan: Plan, role: str) -> Plan:
     """``plan`` (a dry run's or a run's) without the values of the fields ``role``'s card
-    layouts hide: the record and what happens to it stay, those fields' rows go."""
+    layouts hide: the record and what happens to it stay, those fields' rows go, and so
+    does the reason of an error about one (it may quote the value)."""
     layouts = {entity: load_layout(store, entity, role) for entity in CARD_ENTITIES}
     changes = []
     for change in plan.changes:
@@ -157,5 +158,12 @@ def plan_for_role(store: HubStore, plan: Plan, role: str) -> Plan:
         if layout is not None:
             fields = tuple(f for f in change.fields if layout.access(f[0]) != "hidden")
             change = replace(change, fields=fields)
+            if change.field and layout.access(change.field) == "hidden":
+                change = replace(change, reason=hidden_reason(change.field))
         changes.append(change)
     return replace(plan, changes=changes)
+
+
+def hidden_reason(name: str) -> str:
+    """What a role is told of an error about a field its card layout hides."""
+    return f"{name}: a value was refused (the field is hidden from your role)"

@@ -11,7 +11,7 @@ from accord.clock import SystemClock, to_iso
 from accord.config import Config
 from accord.errors import AccordError
 from accord.jobs import state
-from accord.service.card_layout import CARD_ENTITIES, load_layout
+from accord.service.card_layout import CARD_ENTITIES, hidden_reason, load_layout
 from accord.store import HubStore, bookkeeping, links, records
 
 
@@ -166,6 +166,20 @@ def conflicts_for(store: HubStore, rows: list[Any], role: str) -> list[Any]:
 def open_errors(store: HubStore, system: str | None = None) -> list[Any]:
     with store.reading() as conn:
         return bookkeeping.open_errors(conn, system)
+
+
+def errors_for(store: HubStore, rows: list[Any], role: str) -> list[Any]:
+    """Error rows as a role may see them: the message of an error about a field its card
+    layout hides (it may quote the value) is replaced; the error stays listed."""
+    layouts = {entity: load_layout(store, entity, role) for entity in CARD_ENTITIES}
+    shown = []
+    for row in rows:
+        values = row._asdict()
+        layout = layouts.get(row.entity)
+        if layout is not None and row.field and layout.access(row.field) == "hidden":
+            values.update(message=hidden_reason(row.field))
+        shown.append(SimpleNamespace(**values))
+    return shown
 
 
 def recent_runs(store: HubStore, limit: int = 20) -> list[Any]:

@@ -196,17 +196,17 @@ def resolve(
         clock=state.clock,
         role=identity.user.role,
     )
-    # Keeping the hub's value of a hidden field is allowed; its values still stay hidden.
     return conflict_out(queries.conflicts_for(state.store, [row], identity.user.role)[0])
 
 
 @router.get("/errors", response_model=list[ErrorOut])
 def errors(
-    _: Identity = Depends(api_viewer), state: WebState = Depends(web_state)
+    identity: Identity = Depends(api_viewer), state: WebState = Depends(web_state)
 ) -> list[ErrorOut]:
+    found = queries.open_errors(state.store)
     return [
         ErrorOut(**{name: getattr(r, name) for name in ErrorOut.model_fields})
-        for r in queries.open_errors(state.store)
+        for r in queries.errors_for(state.store, found, identity.user.role)
     ]
 
 

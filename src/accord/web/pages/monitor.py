@@ -37,7 +37,9 @@ def overview(
         totals=totals,
         systems=systems,
         runs=queries.recent_runs(state.store, 20),
-        errors=queries.open_errors(state.store),
+        errors=queries.errors_for(
+            state.store, queries.open_errors(state.store), identity.user.role
+        ),
         conflicts=queries.conflicts_for(
             state.store, queries.open_conflicts(state.store), identity.user.role
         ),
