@@ -443,27 +443,17 @@ async def merge(
     chosen = _choices(form, survivor, loser)
     with state.store.transaction() as conn:
         entity = load(conn, survivor).entity
+    merge = merges.merge_people if entity == "person" else merges.merge_accounts
     try:
-        if entity == "person":
-            merges.merge_people(
-                state.store,
-                survivor,
-                loser,
-                chosen,
-                actor=identity.user.name,
-                clock=state.clock,
-                role=identity.user.role,
-            )
-        else:
-            merges.merge_accounts(
-                state.store,
-                survivor,
-                loser,
-                chosen,
-                actor=identity.user.name,
-                clock=state.clock,
-                role=identity.user.role,
-            )
+        merge(
+            state.store,
+            survivor,
+            loser,
+            chosen,
+            actor=identity.user.name,
+            clock=state.clock,
+            role=identity.user.role,
+        )
     except (ValidationError, FieldAccessError) as exc:
         groups = merges.merge_preview(state.store, survivor, loser)
         return _merge_page(request, identity, state, survivor, loser, "merge", groups, exc)
