@@ -146,6 +146,11 @@ def test_s000_02_of_two_defaults_the_erp_sends_the_newest_wins_on_both_sides(
         )
     exo.erp.update_contact(new, LAST_UPDATED=exo.clock.now())  # saved: the stamp moves
     assert sorted(_defaults(exo, accno)) == sorted([old, new])
+    # The dry run shows the flag the hub takes from the old default, and what goes out.
+    planned = [
+        (c.direction, c.fields) for c in exo.plan().changes if c.reason.startswith("another")
+    ]
+    assert planned == [("hub", (("is_primary", True, False),))]
     exo.sync()
     assert _hub_primaries(exo, accno) == [new]
     assert _defaults(exo, accno) == [new]

@@ -664,7 +664,19 @@ class Pull:
         errors: list[ErrorEntry],
     ) -> None:
         ctx, at = self.ctx, self.ctx.now()
-        seqs = records.apply_writes(conn, writes, ctx.run_id, at)
+        demoted: list[RecordWrite] = []
+        seqs = records.apply_writes(conn, writes, ctx.run_id, at, demoted=demoted)
+        for write in demoted:  # the plan (a dry run's too) shows the flags taken
+            ctx.plan.add(
+                PlannedChange(
+                    "hub",
+                    write.entity,
+                    "update",
+                    entity_spec(write.entity).label(write.new_data),
+                    tuple((name, old, new) for name, (old, new) in write.changes.items()),
+                    "another contact of its company is made the primary one",
+                )
+            )
         ctx.step("pull.after_records")
         links.save(conn, changed_links, at)
         if seqs:

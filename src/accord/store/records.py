@@ -64,7 +64,12 @@ def derived_columns(entity: str, data: dict[str, Any]) -> dict[str, Any]:
 
 
 def apply_writes(
-    conn: Connection, writes: Sequence[RecordWrite], run_id: int | None, at: str
+    conn: Connection,
+    writes: Sequence[RecordWrite],
+    run_id: int | None,
+    at: str,
+    *,
+    demoted: list[RecordWrite] | None = None,
 ) -> list[int]:
     """Journal and apply ``writes``; returns their journal sequence numbers.
 
@@ -72,7 +77,8 @@ def apply_writes(
     record edited meanwhile (by the web app, say) is never overwritten with stale data:
     StaleRecordError is raised and the caller's transaction rolls back. A person made a
     company's primary contact takes the flag from the others (``primary_contacts``): their
-    writes follow, journaled after these (the returned numbers are these writes' only).
+    writes follow, journaled after these (the returned numbers are these writes' only),
+    and are added to ``demoted`` if given.
     """
     if not writes:
         return []
@@ -142,7 +148,10 @@ def apply_writes(
                 conn, [(w, s) for s, w in zip(seqs, writes, strict=True) if w.kind != "create"]
             )
     # A contact made primary takes the flag from its company's others, in this transaction.
-    apply_writes(conn, primary_contacts.demotions(conn, writes, run_id, at), run_id, at)
+    taken = primary_contacts.demotions(conn, writes, run_id, at)
+    if demoted is not None:
+        demoted.extend(taken)
+    apply_writes(conn, taken, run_id, at)
     return seqs
 
 
