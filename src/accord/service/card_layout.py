@@ -10,6 +10,7 @@ left empty, is refused with an error naming the field.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
@@ -147,20 +148,35 @@ def save_layout(store: HubStore, entity: str, role: str, rules: list[FieldRule])
         people_store.replace_card(conn, entity, role, rows)
 
 
+def hidden_fields(store: HubStore, role: str) -> Callable[[str, str | None], bool]:
+    """Whether ``role``'s card layouts hide a field of an entity: the layouts are loaded
+    once, for a list of rows of any entity to be asked about."""
+    layouts = {entity: load_layout(store, entity, role) for entity in CARD_ENTITIES}
+
+    def hidden(entity: str, name: str | None) -> bool:
+        layout = layouts.get(entity)
+        return bool(name) and layout is not None and layout.access(name or "") == "hidden"
+
+    return hidden
+
+
 def plan_for_role(store: HubStore, plan: Plan, role: str) -> Plan:
     """``plan`` (a dry run's or a run's) without the values of the fields ``role``'s card
     layouts hide: the record and what happens to it stay, those fields' rows go, and so
     does the reason of an error about one (it may quote the value)."""
-    layouts = {entity: load_layout(store, entity, role) for entity in CARD_ENTITIES}
-    changes = []
-    for change in plan.changes:
-        layout = layouts.get(change.entity)
-        if layout is not None:
-            fields = tuple(f for f in change.fields if layout.access(f[0]) != "hidden")
-            change = replace(change, fields=fields)
-            if change.field and layout.access(change.field) == "hidden":
-                change = replace(change, reason=hidden_reason(change.field))
-        changes.append(change)
+    hidden = hidden_fields(store, role)
+    changes = [
+        replace(
+            change,
+            fields=tuple(f for f in change.fields if not hidden(change.entity, f[0])),
+            reason=(
+                hidden_reason(change.field)
+                if hidden(change.entity, change.field)
+                else change.reason
+            ),
+        )
+        for change in plan.changes
+    ]
     return replace(plan, changes=changes)
 
 

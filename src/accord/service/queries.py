@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from types import SimpleNamespace
@@ -11,7 +12,7 @@ from accord.clock import SystemClock, to_iso
 from accord.config import Config
 from accord.errors import AccordError
 from accord.jobs import state
-from accord.service.card_layout import CARD_ENTITIES, hidden_reason, load_layout
+from accord.service.card_layout import CARD_ENTITIES, hidden_fields, hidden_reason, load_layout
 from accord.store import HubStore, bookkeeping, links, records
 
 
@@ -152,15 +153,8 @@ def recent_conflicts(store: HubStore, limit: int = 50) -> list[Any]:
 def conflicts_for(store: HubStore, rows: list[Any], role: str) -> list[Any]:
     """Conflict rows as a role may see them: the values of a field its card layout hides
     are left out (as ``history_for`` leaves its changes out); the conflict stays listed."""
-    layouts = {entity: load_layout(store, entity, role) for entity in CARD_ENTITIES}
-    shown = []
-    for row in rows:
-        values = row._asdict()
-        layout = layouts.get(row.entity)
-        if layout is not None and layout.access(row.field) == "hidden":
-            values.update(base_value=None, hub_value=None, system_value=None)
-        shown.append(SimpleNamespace(**values))
-    return shown
+    hidden = {"base_value": None, "hub_value": None, "system_value": None}
+    return _masked(store, rows, role, lambda _row: hidden)
 
 
 def open_errors(store: HubStore, system: str | None = None) -> list[Any]:
@@ -171,15 +165,21 @@ def open_errors(store: HubStore, system: str | None = None) -> list[Any]:
 def errors_for(store: HubStore, rows: list[Any], role: str) -> list[Any]:
     """Error rows as a role may see them: the message of an error about a field its card
     layout hides (it may quote the value) is replaced; the error stays listed."""
-    layouts = {entity: load_layout(store, entity, role) for entity in CARD_ENTITIES}
-    shown = []
-    for row in rows:
-        values = row._asdict()
-        layout = layouts.get(row.entity)
-        if layout is not None and row.field and layout.access(row.field) == "hidden":
-            values.update(message=hidden_reason(row.field))
-        shown.append(SimpleNamespace(**values))
-    return shown
+    return _masked(store, rows, role, lambda row: {"message": hidden_reason(row.field)})
+
+
+def _masked(
+    store: HubStore, rows: list[Any], role: str, masking: Callable[[Any], dict[str, Any]]
+) -> list[Any]:
+    """``rows`` (with ``entity`` and ``field``), those about a field the role's card layout
+    hides with ``masking(row)``'s values in place of their own."""
+    hidden = hidden_fields(store, role)
+    return [
+        SimpleNamespace(
+            **{**row._asdict(), **(masking(row) if hidden(row.entity, row.field) else {})}
+        )
+        for row in rows
+    ]
 
 
 def recent_runs(store: HubStore, limit: int = 20) -> list[Any]:
