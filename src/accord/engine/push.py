@@ -162,10 +162,13 @@ class Push:
             outgoing = self._plan(conn, batch, refused)
         if self.match_first and any(o.operation.kind == "create" for o in outgoing):
             raise PullFirstError(self.entity)
-        # Handled at this version (sent, refused or with nothing to send): a push after a
-        # PullFirstError, or a later journal entry up to it, does not send it again.
-        for record in batch:
-            self._sent[record.id] = max(self._sent.get(record.id, -1), record.seq)
+        # Handled at this version (sent, refused or with nothing to send): a later journal
+        # entry up to it (of a retried record, position None), or a push after a
+        # PullFirstError, does not send it again. Other batches need no note: the position
+        # moves past them (a first load would keep one per record).
+        if position is None or self.match_first:
+            for record in batch:
+                self._sent[record.id] = max(self._sent.get(record.id, -1), record.seq)
         for refusal in self._refusals:  # counted once: not when the batch is planned again
             ctx.plan.add(refusal)
         with ctx.transaction() as conn:
