@@ -26,6 +26,7 @@ from accord.config import Config
 from accord.engine import Plan
 from accord.errors import AccordError
 from accord.model.entities import SYNC_ORDER
+from accord.service.systems import open_hub
 
 # (system, entity, phase, records done)
 ManyProgress = Callable[[str, str, str, int], None]
@@ -57,6 +58,8 @@ def run_many(
     go on, and stop following its pulls.
     """
     systems = list(dict.fromkeys(names))
+    # A new hub is made (its schema migrated) here, once: not by every process at once.
+    open_hub(config).close()
     spawn = multiprocessing.get_context("spawn")
     # Lock-free on purpose: a process killed while holding a lock (a shared queue's, an
     # Event's) would hang every other. One byte per system and entity, written by its own

@@ -3,6 +3,8 @@ Alembic) and the SQL systems Accord syncs with, whose files are not ours to reco
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.functions import FunctionElement
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+WAL_SWITCH_SECONDS = 30.0  # as long as the busy timeout: how long another may hold the file
 
 
 def normalise_url(url: str) -> str:
@@ -134,9 +137,30 @@ def _hub_pragmas(dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
     # WAL lets the web app read while a sync writes; NORMAL is durable at checkpoints and
     # safe against corruption, which is the usual pairing with WAL (wal_autocheckpoint:
     # see _system_pragmas).
-    cursor.execute("PRAGMA journal_mode=WAL")
+    _use_wal(cursor)
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+
+
+def _use_wal(cursor: Any) -> None:
+    """Put the file in WAL mode, once: a lasting setting of the file.
+
+    Switching needs the file to itself. Processes opening a new hub at once (several
+    systems' syncs, a worker and the web app) each try, and SQLite answers one of two
+    switching together "database is locked" at once, without waiting: the loser looks
+    again, and finds the file switched by the other.
+    """
+    deadline = time.monotonic() + WAL_SWITCH_SECONDS
+    while True:
+        if str(cursor.execute("PRAGMA journal_mode").fetchone()[0]).lower() == "wal":
+            return
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
 
 
 def _system_pragmas(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
