@@ -117,6 +117,22 @@ def test_u_04_a_bad_record_is_reported_and_retried_and_blocks_nothing(exo: ExoWo
     assert exo.erp.contact(contact["SEQNO"])["TITLE"] == "Short"  # type: ignore[index]
 
 
+def test_u_04_a_bad_record_read_again_in_its_retry_run_is_one_error(exo: ExoWorld) -> None:
+    exo.sync()
+    [invalid] = [e for e in queries.open_errors(exo.store) if e.field == "email"]
+    seqno = int(str(invalid.external_id).split("@")[0])
+    bad_email = exo.erp.contact(seqno)["EMAIL"]  # type: ignore[index]
+    # Still invalid, and in the next read's window: retried, then read again as it was.
+    exo.erp.update_contact(seqno, TITLE="Buyer")
+    plan = exo.sync()
+    assert plan.count("hub", "person", "error") == 1
+    [again] = [e for e in queries.open_errors(exo.store) if e.field == "email"]
+    assert again.attempts == 2 and str(bad_email) in again.message
+    full = exo.sync(full_read=True)
+    assert full.count("hub", "person", "error") == 1
+    assert [e.attempts for e in queries.open_errors(exo.store) if e.field == "email"] == [3]
+
+
 def test_u_05_every_change_is_journaled_and_a_run_can_be_undone(exo: ExoWorld) -> None:
     exo.sync()
     contact = a_plain_contact(exo.erp)

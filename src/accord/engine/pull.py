@@ -94,12 +94,18 @@ class Pull:
                 for row in bookkeeping.open_errors(conn, ctx.system, self.entity, "pull")
                 if row.external_id
             ]
+        # Read again below when they are in the read's window too (or a full read): as
+        # they were, they are not processed twice, nor their errors counted twice.
+        retried: dict[str, ExternalRecord] = {}
         if retry_keys:
-            retried = ctx.connector.read_by_keys(self.emap.source, sorted(set(retry_keys)))
-            self._process_batch(retried, None)
+            found = ctx.connector.read_by_keys(self.emap.source, sorted(set(retry_keys)))
+            retried = {r.key: r for r in found}
+            self._process_batch(found, None)
         done = 0
         for batch in ctx.connector.read_changes(self.emap.source, cursor, ctx.batch_size):
             records = batch.records
+            if retried:
+                records = [r for r in records if retried.get(r.key) != r]
             if batch.listed_whole:
                 records = [*records, *self._unlisted(batch.listed_whole)]
             self._process_batch(records, batch.cursor)
