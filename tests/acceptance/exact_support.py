@@ -178,6 +178,11 @@ class AccountsAsThings:
     ) -> str | None:
         return cursor  # reads return our own writes; the engine knows them by version
 
+    def refusals(
+        self, entity: str, operations: Sequence[Operation]
+    ) -> list[OperationResult | None]:
+        return self.inner.refusals("accounts", [self._operation(op) for op in operations])
+
     def apply(self, entity: str, operations: Sequence[Operation]) -> list[OperationResult]:
         results = self.inner.apply("accounts", [self._operation(op) for op in operations])
         ours = {theirs: name for name, theirs in self.FIELDS.items()}

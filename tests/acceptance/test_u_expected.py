@@ -133,6 +133,21 @@ def test_u_04_a_bad_record_read_again_in_its_retry_run_is_one_error(exo: ExoWorl
     assert [e.attempts for e in queries.open_errors(exo.store) if e.field == "email"] == [3]
 
 
+def test_u_04_a_field_the_system_refuses_shows_in_the_plan_and_in_the_run(
+    exo: ExoWorld,
+) -> None:
+    exo.sync()
+    contact = a_plain_contact(exo.erp)
+    hub_id = exo.hub_contact(contact["SEQNO"], contact["ACCNO"]).id
+    edit_record(exo.store, hub_id, {"first_name": "R" * 40, "job_title": "Buyer"}, clock=exo.clock)
+    for plan in (exo.plan(), exo.sync()):
+        assert plan.count("system", "person", "update") == 1
+        assert plan.count("system", "person", "error") == 1
+        [refused] = [c for c in plan.changes if c.direction == "system" and c.action == "error"]
+        assert refused.field == "first_name" and "at most 30 characters" in refused.reason
+    assert exo.erp.contact(contact["SEQNO"])["TITLE"] == "Buyer"  # type: ignore[index]
+
+
 def test_u_05_every_change_is_journaled_and_a_run_can_be_undone(exo: ExoWorld) -> None:
     exo.sync()
     contact = a_plain_contact(exo.erp)

@@ -165,6 +165,22 @@ def test_a_bad_record_fails_alone_naming_its_field(subject: Subject) -> None:
     assert names == ["Ann", "Cy"]
 
 
+def test_refusals_write_nothing_and_apply_refuses_what_they_name(subject: Subject) -> None:
+    """The dry run's view: what a connector says it would refuse, it does refuse."""
+    ops = [
+        Operation("create", None, {"NAME": "Ann"}),
+        Operation("create", None, {"NAME": "x" * (subject.name_limit + 5)}),
+    ]
+    refusals = subject.connector.refusals(ENTITY, ops)
+    assert len(refusals) == 2 and refusals[0] is None
+    assert _read_all(subject.connector)[0] == []
+    results = subject.connector.apply(ENTITY, ops)
+    named = refusals[1]
+    if named is not None:  # an API that judges only what it is sent names none
+        assert not named.ok and named.field == "NAME" and named.error
+        assert not results[1].ok and results[1].field == "NAME"
+
+
 def test_create_with_a_known_marker_returns_the_earlier_record(subject: Subject) -> None:
     if not subject.connector.capabilities(ENTITY).idempotent_create:
         pytest.skip("this connector does not claim idempotent creates")

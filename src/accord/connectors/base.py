@@ -100,6 +100,14 @@ class Connector(Protocol):
         """Apply a batch; one result per operation, in order. One bad record fails alone."""
         ...
 
+    def refusals(
+        self, entity: str, operations: Sequence[Operation]
+    ) -> list[OperationResult | None]:
+        """What ``apply`` would refuse before reaching the system (a value too long for its
+        column, a missing key), one entry per operation (None: nothing to object), writing
+        nothing: a dry run shows these. An API that only judges what it is sent has none."""
+        ...
+
     def note_writes(
         self, entity: str, cursor: str | None, results: Sequence[OperationResult]
     ) -> str | None:

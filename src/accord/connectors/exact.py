@@ -237,6 +237,11 @@ class ExactConnector:
     ) -> str | None:
         return cursor  # reads return our own writes; the engine knows them by version
 
+    def refusals(
+        self, entity: str, operations: Sequence[Operation]
+    ) -> list[OperationResult | None]:
+        return [None] * len(operations)  # Exact Online judges what it is sent
+
     def apply(self, entity: str, operations: Sequence[Operation]) -> list[OperationResult]:
         resource = RESOURCES[entity]
         results: list[OperationResult] = []

@@ -117,6 +117,16 @@ class MemoryConnector:
         self.calls.append(f"apply {entity} {len(operations)}")
         return [self._apply_one(entity, op) for op in operations]
 
+    def refusals(
+        self, entity: str, operations: Sequence[Operation]
+    ) -> list[OperationResult | None]:
+        return [
+            OperationResult(False, op.key, error=found[1], field=found[0])
+            if (found := self._refusal(entity, op.values))
+            else None
+            for op in operations
+        ]
+
     def close(self) -> None:
         return None
 

@@ -349,6 +349,12 @@ class SqlConnector:
         ):
             yield from map(shape.row_key, rows)
 
+    def refusals(
+        self, entity: str, operations: Sequence[Operation]
+    ) -> list[OperationResult | None]:
+        shape = self._shape(entity)
+        return [shape.refusal(op) for op in operations]
+
     def apply(self, entity: str, operations: Sequence[Operation]) -> list[OperationResult]:
         shape = self._shape(entity)
         results = {i: r for i, op in enumerate(operations) if (r := shape.refusal(op))}

@@ -229,6 +229,12 @@ class UnleashedConnector:
                 results.append(OperationResult(False, op.key, error=exc.message))
         return results
 
+    def refusals(
+        self, entity: str, operations: Sequence[Operation]
+    ) -> list[OperationResult | None]:
+        self._check(entity)
+        return [None] * len(operations)  # Unleashed judges what it is sent
+
     def close(self) -> None:
         self.http.close()
 

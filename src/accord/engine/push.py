@@ -282,10 +282,8 @@ class Push:
         if blocking:
             for name, message in blocking:
                 refused.append(self._error(record, name, message))
-                label = entity_spec(self.entity).label(record.data)
-                reason = f"not created: {name}: {message}"
                 self._refusals.append(
-                    PlannedChange("system", self.entity, "error", label, reason=reason, field=name)
+                    self._refusal(record, name, f"not created: {name}: {message}")
                 )
             return None
         link = link or Link(
@@ -308,6 +306,7 @@ class Push:
         if not native:
             for name, message in problems:
                 refused.append(self._error(record, name, message))
+                self._refusals.append(self._refusal(record, name, f"not sent: {name}: {message}"))
             return None  # nothing the system can take: report, don't count an update
         expected = link.base_version if self.caps.conditional_update else None
         operation = Operation("update", link.external_id, native, expected_version=expected)
@@ -346,21 +345,8 @@ class Push:
         sendable = [
             o for o in outgoing if o.operation.values or o.operation.kind in ("create", "delete")
         ]
-        if self.ctx.dry_run:
-            # Each planned create stands for a record of its own: the links the dry run
-            # writes (and rolls back) must not share one made-up key.
-            return [OperationResult(True, o.operation.key or self._dry_run_key()) for o in outgoing]
-        results = (
-            dict(
-                zip(
-                    map(id, sendable),
-                    self.ctx.connector.apply(self.emap.source, [o.operation for o in sendable]),
-                    strict=True,
-                )
-            )
-            if sendable
-            else {}
-        )
+        send = self._pretend if self.ctx.dry_run else self._send
+        results = dict(zip(map(id, sendable), send(sendable), strict=True)) if sendable else {}
         # A field the system refuses is dropped and the rest sent again (S001-09).
         retry = [
             o
@@ -371,20 +357,29 @@ class Push:
             and self._without_field(o, results[id(o)])
         ]
         if retry:
-            again = self.ctx.connector.apply(self.emap.source, [o.operation for o in retry])
-            for o, result in zip(retry, again, strict=True):
-                results[id(o)] = result
+            results.update(zip(map(id, retry), send(retry), strict=True))
         # A deactivation refused with the other values it carried (a database error names
         # no field, or several were refused) goes again with the flag alone: what the
         # system cannot take is no reason for a deleted record to stay active there.
         bare = [o for o in sendable if self._flag_only(o, results[id(o)])]
         if bare:
-            again = self.ctx.connector.apply(self.emap.source, [o.operation for o in bare])
-            for o, result in zip(bare, again, strict=True):
-                results[id(o)] = result
+            results.update(zip(map(id, bare), send(bare), strict=True))
         return [
             results.get(id(o), OperationResult(True, o.operation.key, o.link.base_version))
             for o in outgoing
+        ]
+
+    def _send(self, items: list[_Outgoing]) -> list[OperationResult]:
+        return self.ctx.connector.apply(self.emap.source, [o.operation for o in items])
+
+    def _pretend(self, items: list[_Outgoing]) -> list[OperationResult]:
+        """A dry run's answers: what the system would refuse before it is written to, and
+        the rest as done. Each planned create stands for a record of its own: the links
+        the dry run writes (and rolls back) must not share one made-up key."""
+        refusals = self.ctx.connector.refusals(self.emap.source, [o.operation for o in items])
+        return [
+            refusal or OperationResult(True, o.operation.key or self._dry_run_key())
+            for o, refusal in zip(items, refusals, strict=True)
         ]
 
     def _given_values(
@@ -473,6 +468,7 @@ class Push:
             for name, reason in item.problems:
                 errors.append(self._error(item.record, name, reason))
                 keep.add((item.record.id, name))
+                self._plan_refusal(item.record, name, f"not sent: {name}: {reason}")
             if not result.ok:
                 if result.stale:
                     message = (
@@ -599,6 +595,15 @@ class Push:
         )
         label = entity_spec(self.entity).label(item.record.data)
         self.ctx.plan.add(PlannedChange("system", self.entity, action, label, diffs, reason))
+
+    def _refusal(self, record: HubRecord, name: str, reason: str) -> PlannedChange:
+        """The plan's line for a field the system will not be sent (or refused)."""
+        label = entity_spec(self.entity).label(record.data)
+        return PlannedChange("system", self.entity, "error", label, reason=reason, field=name)
+
+    def _plan_refusal(self, record: HubRecord, name: str, reason: str) -> None:
+        if not self.ctx.plan.count_only("system", self.entity, "error"):
+            self.ctx.plan.add(self._refusal(record, name, reason))
 
     def _error(
         self, record: HubRecord, field: str | None, message: str, transient: bool = False
