@@ -248,6 +248,22 @@ def test_s000_06_erp_delete_keeps_the_app_contact_erp_deactivation_deactivates(
     assert exo.hub_contact(off["SEQNO"], off["ACCNO"]).data["active"] is False
 
 
+def test_s000_06_an_erp_delete_is_shown_and_the_kept_contact_no_longer_reads_synced(
+    exo: ExoWorld,
+) -> None:
+    exo.sync()
+    gone = a_plain_contact(exo.erp)
+    hub_id = exo.hub_contact(gone["SEQNO"], gone["ACCNO"]).id
+    exo.erp.delete_contact(gone["SEQNO"])
+    plan = exo.sync()
+    [unlinked] = [c for c in plan.changes if c.action == "unlink"]
+    assert unlinked.entity == "person" and "deleted in erp" in unlinked.reason
+    edit_record(exo.store, hub_id, {"job_title": "Boss"}, clock=exo.clock)
+    exo.sync()
+    [state] = monitor.record_sync_state(exo.store, exo.config, hub_id)
+    assert state.state == "deleted" and "no longer sent" in state.reasons[0]
+
+
 def test_s000_07_app_delete_unticks_the_erp_active_flag(exo: ExoWorld) -> None:
     exo.sync()
     contact = a_plain_contact(exo.erp)

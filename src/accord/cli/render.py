@@ -11,7 +11,17 @@ from rich.table import Table
 from accord.engine.context import ProgressCallback
 from accord.engine.plan import Plan
 
-ACTIONS = ("create", "update", "deactivate", "delete", "restore", "link", "conflict", "error")
+ACTIONS = (
+    "create",
+    "update",
+    "deactivate",
+    "delete",
+    "restore",
+    "link",
+    "unlink",
+    "conflict",
+    "error",
+)
 
 
 def short(value: Any, width: int = 40) -> str:

@@ -11,7 +11,8 @@ from typing import Any
 class PlannedChange:
     direction: str  # "hub" (written to the hub) or "system" (written to the outside system)
     entity: str
-    action: str  # create | update | deactivate | delete | restore | link | conflict | error
+    # create | update | deactivate | delete | restore | link | unlink | conflict | error
+    action: str
     record: str  # a label people recognise
     fields: tuple[tuple[str, Any, Any], ...] = ()  # (field, old, new)
     reason: str = ""

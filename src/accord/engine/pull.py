@@ -605,7 +605,15 @@ class Pull:
         link.state = "tombstone"
         changed_links.append(link)
         policy = self.emap.on_system_delete
-        if current is None or current.deleted or policy == "ignore":
+        if current is None or current.deleted:
+            return
+        if policy == "ignore":
+            reason = f"deleted in {ctx.system}: the hub keeps its record and sends it there no more"
+            ctx.plan.add(
+                PlannedChange(
+                    "hub", self.entity, "unlink", self._label(current.data), reason=reason
+                )
+            )
             return
         edited = [f for f in link.base if current.data.get(f) != link.base.get(f)]
         if edited:

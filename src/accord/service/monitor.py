@@ -28,7 +28,7 @@ from accord.store import records as record_store
 from accord.store.schema import conflicts, errors, journal
 from accord.store.types import RecordWrite
 
-SyncState = Literal["synced", "pending", "failed", "held", "off"]
+SyncState = Literal["synced", "pending", "failed", "held", "off", "deleted"]
 
 
 @dataclass(frozen=True)
@@ -80,7 +80,12 @@ def record_sync_state(
             ]
             _, push_seq = bookkeeping.get_cursor(conn, name, record.entity)
             external = link.external_id if link else None
-            if held:
+            if link is not None and link.state == "tombstone":
+                # Its policy may keep the hub's record (S000-06), but nothing reaches the
+                # system's record any more: say so rather than "synced".
+                why = f"deleted in {name}: hub edits are no longer sent there"
+                result.append(LinkState(name, external, "deleted", (why,)))
+            elif held:
                 result.append(LinkState(name, external, "held", tuple(held)))
             elif failed:
                 result.append(LinkState(name, external, "failed", tuple(failed)))
