@@ -790,7 +790,10 @@ class _Batch:
             if child is None and self.markers.get(m) in self.children:
                 child = self.markers[m]  # created before, and still there
         if child is None:
-            child = _NewChild(self._child_params(op, marker), marker)
+            params = self._child_params(op, marker)
+            if fan is not None and fan.home is not None:
+                params[fan.home] = parent
+            child = _NewChild(params, marker)
             self.new_children.append(child)
             if marker is not None:
                 self.by_marker[m] = child

@@ -53,6 +53,9 @@ class FanOut:
     # Child columns the link table repeats under the same names (Exo keeps a contact's
     # names and phone on each DR_CONTACTS row): written from the child's values, never read.
     copies: tuple[str, ...] = ()
+    # A child column naming the parent it belongs to first (Exo's CONTACTS.COMPANY_ACCNO):
+    # set to the parent a create is made under; the links decide the rest.
+    home: str | None = None
 
 
 @dataclass(frozen=True)
@@ -483,7 +486,8 @@ def _shape(engine: Engine, metadata: MetaData, spec: TableSpec, zone: tzinfo) ->
             f"table {spec.table}: declare modified or rowversion, not both", entity=spec.name
         )
     child = _table(engine, metadata, spec.table, spec.name)
-    for name in (spec.key, *spec.columns, spec.modified, spec.rowversion, spec.marker):
+    home = spec.fan_out.home if spec.fan_out else None
+    for name in (spec.key, *spec.columns, spec.modified, spec.rowversion, spec.marker, home):
         _need(child, spec.table, name, spec.name)
     if spec.modified and not isinstance(child.c[spec.modified].type, DateTime):
         raise ConfigError(

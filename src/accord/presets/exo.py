@@ -79,6 +79,7 @@ def tables() -> list[TableSpec]:
                 child_key="CONTACT_SEQNO",
                 columns=("DEFCONTACT",),
                 copies=("FIRSTNAME", "LASTNAME", "DIRECTPHONE"),
+                home="COMPANY_ACCNO",
             ),
         ),
     ]
