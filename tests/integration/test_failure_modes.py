@@ -359,6 +359,23 @@ def test_edit_on_one_side_against_delete_on_the_other_keeps_the_edit(
     assert any("edited in the hub" in c.reason for c in shown)
 
 
+def test_a_delete_in_the_system_keeps_a_hub_edit_of_a_field_it_left_empty(
+    store: HubStore, clock: ManualClock
+) -> None:
+    system, profile = _system(clock), memory_profile()  # Ann has no title in the system
+    run_sync(store, system, profile, clock)
+    person = _person(store)
+    edit_record(store, person, {"job_title": "Buyer"}, clock=clock)
+    system.remove("person", "1")
+    run_sync(store, system, profile, clock)
+    with store.transaction() as conn:
+        record = records.get(conn, person)
+        shown = bookkeeping.list_conflicts(conn)
+    assert record is not None and record.data["active"] is True
+    assert record.data["job_title"] == "Buyer"
+    assert [c.field for c in shown if "edited in the hub" in c.reason] == ["job_title"]
+
+
 def test_a_record_changed_while_the_run_reads_it_is_not_overwritten_stale(
     store: HubStore, clock: ManualClock
 ) -> None:

@@ -615,7 +615,11 @@ class Pull:
                 )
             )
             return
+        # Edits the system never agreed to: of its fields, and of fields it left empty
+        # (a record without the field has none in the base).
+        unagreed = [n for n in outbound_names(self.emap) if n not in link.base]
         edited = [f for f in link.base if current.data.get(f) != link.base.get(f)]
+        edited += list(unsent(current.data, link, unagreed))
         if edited:
             for name in edited:
                 conflicts.append(
