@@ -483,6 +483,41 @@ def _copies(exo: ExoWorld, seqno: object) -> set[tuple[object, ...]]:
     return {tuple(row) for row in rows}
 
 
+@pytest.mark.parametrize("fields", [("job_title", "job_title"), ("job_title", "email")])
+def test_s000_09_two_copies_edited_in_the_hub_reach_the_shared_contact_later_last(
+    exo: ExoWorld, fields: tuple[str, str]
+) -> None:
+    """Two reps edit one shared ERP contact under two customers, minutes apart: one push
+    sends both, the later on top (S000-05), and every copy takes the result."""
+    exo.sync()
+    shared = exo.erp.shared_contacts()[0]
+    first, second, *_ = exo.erp.accounts_of(shared)
+    copy_a, copy_b = exo.hub_contact(shared, first), exo.hub_contact(shared, second)
+    earlier, later = fields
+    values = {"job_title": "Earlier title", "email": "later@example.com"}
+    if earlier == later:
+        values = {"job_title": "Earlier title"}
+    edit_record(exo.store, copy_a.id, {earlier: values[earlier]}, clock=exo.clock)
+    exo.clock.advance(timedelta(minutes=5))
+    final = "Later title" if later == "job_title" else values[later]
+    edit_record(exo.store, copy_b.id, {later: final}, clock=exo.clock)
+    exo.clock.advance(timedelta(minutes=5))
+    exo.sync()
+    exo.sync()
+    row = exo.erp.contact(shared)
+    assert row is not None
+    expected = {"job_title": "Later title" if earlier == later else "Earlier title"}
+    if earlier != later:
+        expected["email"] = final
+    columns = {"job_title": "TITLE", "email": "EMAIL"}
+    assert {name: row[columns[name]] for name in expected} == expected
+    for accno in (first, second):
+        copy = exo.hub_contact(shared, accno)
+        assert {name: copy.data.get(name) for name in expected} == expected
+    assert not queries.open_conflicts(exo.store)
+    assert not [e for e in queries.open_errors(exo.store) if e.record_id in (copy_a.id, copy_b.id)]
+
+
 def test_s000_09_the_names_and_phone_exo_repeats_on_each_account_link_follow_the_contact(
     exo: ExoWorld,
 ) -> None:

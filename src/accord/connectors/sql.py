@@ -29,7 +29,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from typing import Any
@@ -520,6 +520,9 @@ class SqlConnector:
 
 
 # -- writing a batch --------------------------------------------------------------------------
+_UNSET = object()  # a column a change did not write
+
+
 @dataclass(eq=False)
 class _NewChild:
     """A child row to insert; ``key`` (and ``part``: key, stamp, fields) once written."""
@@ -588,6 +591,13 @@ class _Batch:
         # then names all of our own writes (``note_writes``).
         self.now = connector._now(shape)
         self.stamped: set[str] = set()  # normalised keys of the child rows written
+        # Shared child rows changed for several records (two copies of one contact edited
+        # in the hub): each row's part before the batch wrote it, the changes of its
+        # records (operation, child values written), and the values the row ends with.
+        self.before_write: dict[str, tuple[Any, ...]] = {}
+        self.changes: dict[str, list[tuple[int, dict[str, Any]]]] = {}
+        self.final: dict[str, dict[str, Any]] = {}
+        self.superseded: set[int] = set()
 
     def run(self, todo: list[tuple[int, Operation]]) -> dict[int, OperationResult]:
         shape = self.shape
@@ -609,12 +619,32 @@ class _Batch:
                 self.results[i] = result
         self._flush()
         self._read_back()
+        self._forget_moved_versions()
         return self.results
 
+    def _forget_moved_versions(self) -> None:
+        """Records whose shared row another change of the batch wrote other values to get
+        no version: the next read compares them in full, so they take those values too
+        (the later change's, where two wrote a field)."""
+        for child, changes in self.changes.items():
+            final = self.final.get(child)
+            if final is None or len(changes) < 2:
+                continue
+            for i, written in changes:
+                if any(written.get(n, _UNSET) != value for n, value in final.items()):
+                    self.superseded.add(i)
+        for i in self.superseded:
+            result = self.results.get(i)
+            if result is not None and result.ok:
+                self.results[i] = replace(result, version=None)
+
     def wrote_whole_rows(self) -> bool:
-        """Whether every record of every child row the batch wrote is among its writes."""
+        """Whether every record of every child row the batch wrote is among its writes
+        with the row as it now is (none was moved on by a later write of the row)."""
         if self.fan is None or not self.stamped:
             return True
+        if self.superseded:
+            return False
         written: set[tuple[str, str]] = set()
         for result in self.results.values():
             if result.ok and result.key:
@@ -683,7 +713,8 @@ class _Batch:
         current = self._current(k, p)
         if current is None:
             return missing
-        if op.expected_version is not None and current.version != op.expected_version:
+        expected = op.expected_version
+        if expected not in (None, current.version) and not self._moved_by_batch(k, p, expected):
             return OperationResult(False, op.key, error="changed since read", stale=True)
         if op.kind == "delete" or (op.kind == "deactivate" and self._shared(k, p)):
             # A deactivation of one copy of a child row other parents still link to (a
@@ -708,11 +739,17 @@ class _Batch:
         link_values = {n: v for n, v in op.values.items() if n in shape.link_fields}
         if not child_values and not link_values:
             return _ok(current)
+        if fan is not None:
+            self.changes.setdefault(k, []).append((i, child_values))
+            if child_values:
+                self.final.setdefault(k, {}).update(child_values)
         returning = self.db._update_returning
         if child_values:
+            self.before_write.setdefault(k, self.children[k])
+            stamp = {}
             if shape.spec.modified is not None and shape.order_col is not None:
-                child_values[shape.order_col.name] = self.now
-            result = conn.execute(self._update_child, {**child_values, WHERE_KEY: child})
+                stamp = {shape.order_col.name: self.now}
+            result = conn.execute(self._update_child, {**child_values, **stamp, WHERE_KEY: child})
             self.stamped.add(k)
             self._update_copies(child, child_values)
             if returning:
@@ -742,6 +779,15 @@ class _Batch:
             return
         where = shape.link_child_col == child
         self.conn.execute(update(shape.link).where(where).values(copied))
+
+    def _moved_by_batch(self, child: str, parent: str, expected: str) -> bool:
+        """Whether the record was at ``expected`` before this batch wrote its shared child
+        row for another record: that write is no one else's change. The later of two hub
+        edits of one shared contact then goes on top, as it would in a later batch."""
+        before, link = self.before_write.get(child), self.links.get((child, parent))
+        if before is None or link is None:
+            return False
+        return self.shape.compose(before, link).version == expected
 
     def _shared(self, child: str, parent: str) -> bool:
         """Whether other parents link to this child row too (``_load`` read them all)."""
