@@ -16,6 +16,7 @@ from accord.connectors.memory import MemoryConnector
 from accord.engine import SyncContext, sync
 from accord.errors import AccordError
 from accord.mapping.profile import EntityMap, FieldMap, Profile
+from accord.service import merges, people
 from accord.service.monitor import resolve_conflict
 from accord.service.records import create_record, delete_record, edit_record
 from accord.store import HubStore, bookkeeping, links, records
@@ -234,6 +235,45 @@ def test_an_edit_made_while_a_failed_push_is_retried_is_sent_by_the_next_run(
     assert edited and system.get("person", "1")["email"] == "ann@acme.example"  # type: ignore[index]
     run_sync(store, system, profile, clock)
     assert system.get("person", "1")["title"] == "Buyer"  # type: ignore[index]
+    with store.transaction() as conn:
+        assert bookkeeping.open_errors(conn, "crm") == []
+    assert run_sync(store, system, profile, clock).writes == 0
+
+
+def test_a_merge_made_while_a_push_is_sent_keeps_the_system_record_on_the_survivor(
+    store: HubStore, clock: ManualClock
+) -> None:
+    system, profile = _system(clock), memory_profile()
+    run_sync(store, system, profile, clock)
+    ann = _person(store)
+    with store.transaction() as conn:
+        company = records.get(conn, ann).data["company"]  # type: ignore[union-attr]
+    edit_record(store, ann, {"job_title": "Buyer"}, clock=clock)  # on its way to crm
+    merged: list[int] = []
+
+    def merge_while_sending(step: str) -> None:
+        # Ann entered again in the hub, and the old record merged into the new one.
+        if step == "push.before_apply" and not merged:
+            again = {"first_name": "Ann", "last_name": "Lee", "email": "ann@acme.example"}
+            survivor = people.create_contact(store, company, again, clock=clock)
+            assert merges.merge_people(store, survivor, ann, clock=clock).repointed == [
+                "crm:person:1"
+            ]
+            merged.append(survivor)
+
+    run_sync(store, system, profile, clock, checkpoint=merge_while_sending)
+    run_sync(store, system, profile, clock)
+    assert _person(store) == merged[0]
+    assert {key: row.values for key, row in system.tables["person"].rows.items()} == {
+        "1": {
+            "company_key": "1",
+            "first": "Ann",
+            "last": "Lee",
+            "active": True,
+            "title": "Buyer",
+            "email": "ann@acme.example",
+        }
+    }
     with store.transaction() as conn:
         assert bookkeeping.open_errors(conn, "crm") == []
     assert run_sync(store, system, profile, clock).writes == 0

@@ -158,6 +158,10 @@ def save(conn: Connection, items: Sequence[Link], at: str) -> None:
     next ones after the highest, since the write transaction holds the database's only
     write lock and nobody else can take them (reading them back cost a twentieth of a
     first load); elsewhere looked up by hub id, unique per system and entity.
+
+    A saved link keeps its hub record: only a merge moves a link (``people.repoint_link``),
+    and a run that read the link before a merge moved it must not move it back (what the
+    run agreed with the system is still the system record's base).
     """
     new = [link for link in items if link.id is None]
     old = [link for link in items if link.id is not None]
@@ -176,7 +180,7 @@ def save(conn: Connection, items: Sequence[Link], at: str) -> None:
             for link in group:
                 link.id = ids[link.hub_id]
     if old:
-        update_many(conn, links, ("id",), [(_values(link, at), (link.id,)) for link in old])
+        update_many(conn, links, ("id",), [(_changes(link, at), (link.id,)) for link in old])
 
 
 def _ids_by_hub(conn: Connection, system: str, entity: str, hub_ids: list[int]) -> dict[int, int]:
@@ -209,8 +213,15 @@ def _values(link: Link, at: str) -> dict[str, Any]:
     return {
         "system": link.system,
         "entity": link.entity,
-        "external_id": link.external_id,
         "hub_id": link.hub_id,
+        **_changes(link, at),
+    }
+
+
+def _changes(link: Link, at: str) -> dict[str, Any]:
+    """The columns a saved link may change: not whose link it is."""
+    return {
+        "external_id": link.external_id,
         "state": link.state,
         "base": link.base,
         "base_version": link.base_version,
