@@ -209,6 +209,65 @@ def test_resolving_a_conflict_the_sides_settled_is_refused_and_changes_nothing(
     assert system.get("person", "1")["email"] == "hub@acme.example"  # type: ignore[index]
 
 
+def _held_job_title(
+    store: HubStore, clock: ManualClock
+) -> tuple[MemoryConnector, Profile, int, int]:
+    """Ann's job title changed on both sides: held for review. Crm is sent no new people
+    (a record entered in the hub is only linked by a merge). Returns crm, the profile,
+    Ann's hub id and her company's."""
+    system, profile = _system(clock, title="Clerk"), memory_profile("hold")
+    profile.entities[1].create_in_system = "never"
+    run_sync(store, system, profile, clock)
+    ann = _person(store)
+    edit_record(store, ann, {"job_title": "Buyer"}, clock=clock)
+    system.put("person", "1", {"title": "Manager"})
+    run_sync(store, system, profile, clock)
+    with store.transaction() as conn:
+        company = records.get(conn, ann).data["company"]  # type: ignore[union-attr]
+    return system, profile, ann, company
+
+
+def _entered_again(store: HubStore, clock: ManualClock, company: int, job_title: str) -> int:
+    ann = {"first_name": "Ann", "last_name": "Lee", "job_title": job_title}
+    return people.create_contact(store, company, ann, clock=clock)
+
+
+def test_a_held_conflict_follows_its_link_to_the_survivor_of_a_merge_and_resolves(
+    store: HubStore, clock: ManualClock
+) -> None:
+    system, profile, ann, company = _held_job_title(store, clock)
+    survivor = _entered_again(store, clock, company, "Director")
+    assert merges.merge_people(store, survivor, ann, clock=clock).repointed == ["crm:person:1"]
+    with store.transaction() as conn:
+        (held,) = bookkeeping.open_conflicts(conn, "crm")
+    assert (held.record_id, held.field) == (survivor, "job_title")
+    assert (held.hub_value, held.system_value) == ("Director", "Manager")
+
+    resolve_conflict(store, held.id, "hub", clock=clock)
+    run_sync(store, system, profile, clock)
+    with store.transaction() as conn:
+        assert links.by_external(conn, "crm", "person", ["1"])["1"].held == []
+        assert bookkeeping.open_conflicts(conn) == []
+    assert system.get("person", "1")["title"] == "Director"  # type: ignore[index]
+
+
+def test_a_merge_that_gives_the_hub_the_systems_value_of_a_held_field_settles_it(
+    store: HubStore, clock: ManualClock
+) -> None:
+    system, profile, ann, company = _held_job_title(store, clock)
+    survivor = _entered_again(store, clock, company, "Manager")  # what crm holds
+    merges.merge_people(store, survivor, ann, clock=clock)
+    with store.transaction() as conn:
+        assert links.by_external(conn, "crm", "person", ["1"])["1"].held == []
+        assert bookkeeping.open_conflicts(conn) == []
+        (settled,) = bookkeeping.list_conflicts(conn)
+    assert (settled.record_id, settled.winner) == (survivor, "agreed")
+    system.put("person", "1", {"title": "Head Buyer"})  # no longer held: it syncs again
+    run_sync(store, system, profile, clock)
+    with store.transaction() as conn:
+        assert records.get(conn, survivor).data["job_title"] == "Head Buyer"  # type: ignore[union-attr]
+
+
 def test_an_edit_made_while_a_failed_push_is_retried_is_sent_by_the_next_run(
     store: HubStore, clock: ManualClock
 ) -> None:

@@ -4,7 +4,8 @@ The survivor takes, per field group, the value of the record the user chose (by 
 its own, with its blanks filled from the other); every record linked to the same natural
 person shows the merged fixed fields. The loser's links to outside systems move to the
 survivor where the survivor has none in that system, so the system's record now carries
-the survivor (and is updated by the next push). Where both are linked, the loser keeps
+the survivor (and is updated by the next push); the fields such a link holds for review go
+with it, their conflicts now the survivor's. Where both are linked, the loser keeps
 its link and is soft-deleted: each system's delete policy (usually: deactivate) tells it.
 A company's contacts move to the surviving company. Nothing is lost: every overwritten
 value is in the journal, the loser stays as a deleted record naming its survivor
@@ -31,9 +32,9 @@ from accord.service.person_links import (
     resolve_choices,
     write_natural_person,
 )
-from accord.store import HubStore
+from accord.store import HubStore, bookkeeping, links
 from accord.store import people as people_store
-from accord.store.types import HubRecord
+from accord.store.types import HubRecord, Link
 
 # Never taken from the loser: who the record is (kind, company) and its state. A code is
 # taken only into a survivor without one, and is never a choice (owning systems decide it).
@@ -251,9 +252,12 @@ def _merge(
 ) -> MergeResult:
     result = MergeResult(survivor.id, loser.id, 0)
     own = {(link.system, link.entity) for link in people_store.links_of(conn, survivor.id)}
+    repointed: list[Link] = []
     for link in people_store.links_of(conn, loser.id):
         if link.state == "active" and (link.system, link.entity) not in own and link.id:
             people_store.repoint_link(conn, link.id, survivor.id, at)
+            link.hub_id = survivor.id
+            repointed.append(link)
             result.repointed.append(f"{link.system}:{link.entity}:{link.external_id}")
         elif link.state != "tombstone":
             result.told.append(link.system)
@@ -273,6 +277,7 @@ def _merge(
             moved = hub_writes.update(conn, contact, {"company": survivor.id}, actor=actor, at=at)
             result.changes[contact_id] = moved
             result.contacts_moved.append(contact_id)
+    _carry_conflicts(conn, repointed, loser.id, hub_writes.load(conn, survivor.id), at)
     # Sales history, orders, credit (money) and the photo belong to the customer that stays.
     result.activity_moved = people_store.move_activity(conn, loser.id, survivor.id)
     result.activity_moved[people_store.PHOTOS] = photos_moved
@@ -292,6 +297,30 @@ def _merge(
         conn, survivor.entity, survivor.id, loser.id, choices, outcome, actor, at
     )
     return result
+
+
+def _carry_conflicts(
+    conn: Connection, repointed: list[Link], loser_id: int, survivor: HubRecord, at: str
+) -> None:
+    """The fields a moved link holds stay held, their open conflicts now the survivor's
+    (a person resolving one releases the field). Where the survivor holds what the system
+    holds, the two sides agree again: released and closed, as a pull would."""
+    for link in repointed:
+        system_values = bookkeeping.move_open_conflicts(
+            conn, link.system, link.entity, loser_id, survivor.id, survivor.data
+        )
+        agreed = [
+            name
+            for name in link.held
+            if name in system_values and survivor.data.get(name) == system_values[name]
+        ]
+        if not agreed:
+            continue
+        link.held = [name for name in link.held if name not in agreed]
+        link.base = {**link.base, **{name: system_values[name] for name in agreed}}
+        links.save(conn, [link], at)
+        held = [(survivor.id, name) for name in agreed]
+        bookkeeping.settle_conflicts(conn, link.system, link.entity, held, at)
 
 
 def _merge_natural_persons(

@@ -133,6 +133,30 @@ def refresh_open_conflicts(
         )
 
 
+def move_open_conflicts(
+    conn: Connection, system: str, entity: str, record_id: int, to: int, hub_values: dict[str, Any]
+) -> dict[str, Any]:
+    """Open conflicts of a link moved from hub record ``record_id`` to ``to`` (a merge)
+    follow it, comparing the system's value with what ``to`` holds: ``hub_values``.
+    Returns the system's value of each field moved."""
+    rows = conn.execute(
+        select(conflicts.c.id, conflicts.c.field, conflicts.c.system_value).where(
+            conflicts.c.system == system,
+            conflicts.c.entity == entity,
+            conflicts.c.record_id == record_id,
+            conflicts.c.status == "open",
+        )
+    ).all()
+    if rows:
+        conn.execute(
+            update(conflicts)
+            .where(conflicts.c.id == bindparam("moved_id"))
+            .values(record_id=to, hub_value=bindparam("moved_value")),
+            [{"moved_id": row.id, "moved_value": hub_values.get(row.field)} for row in rows],
+        )
+    return {row.field: row.system_value for row in rows}
+
+
 AGREED = "agreed"  # the winner of a conflict the two sides settled by agreeing again
 SETTLED_NOTE = "; settled: both sides hold the same value again"
 # The winner of a conflict with a system record that was deleted, when another record of
