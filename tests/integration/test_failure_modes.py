@@ -475,6 +475,35 @@ def test_a_delete_in_the_system_keeps_a_hub_edit_of_a_field_it_left_empty(
     assert [c.field for c in shown if "edited in the hub" in c.reason] == ["job_title"]
 
 
+def test_a_merge_into_a_record_deleted_in_the_system_keeps_the_person_there_active(
+    store: HubStore, clock: ManualClock
+) -> None:
+    system, profile = _system(clock, title="Clerk"), memory_profile()
+    anne = {"company_key": "1", "first": "Anne", "last": "Lee", "email": "ann@acme.example"}
+    system.put("person", None, {**anne, "active": True})
+    run_sync(store, system, profile, clock)
+    survivor, loser = _person(store, "1"), _person(store, "2")
+    # Deleted in crm after an edit in the hub: the hub keeps Ann, her crm link retired.
+    edit_record(store, survivor, {"job_title": "Buyer"}, clock=clock)
+    system.remove("person", "1")
+    run_sync(store, system, profile, clock)
+
+    result = merges.merge_people(store, survivor, loser, clock=clock)
+    run_sync(store, system, profile, clock)
+    assert system.get("person", "2") == {
+        **anne,
+        "first": "Ann",
+        "title": "Buyer",
+        "active": True,
+    }
+    assert _person(store, "2") == survivor
+    with store.transaction() as conn:
+        assert bookkeeping.open_errors(conn, "crm") == []
+    assert run_sync(store, system, profile, clock).writes == 0
+    # The retired link gave way; the merge's record names it.
+    assert (result.repointed, result.replaced) == (["crm:person:2"], ["crm:person:1"])
+
+
 def test_a_record_changed_while_the_run_reads_it_is_not_overwritten_stale(
     store: HubStore, clock: ManualClock
 ) -> None:

@@ -3,13 +3,15 @@
 The survivor takes, per field group, the value of the record the user chose (by default
 its own, with its blanks filled from the other); every record linked to the same natural
 person shows the merged fixed fields. The loser's links to outside systems move to the
-survivor where the survivor has none in that system, so the system's record now carries
-the survivor (and is updated by the next push); the fields such a link holds for review go
-with it, their conflicts now the survivor's. Where both are linked, the loser keeps
-its link and is soft-deleted: each system's delete policy (usually: deactivate) tells it.
-A company's contacts move to the surviving company. Nothing is lost: every overwritten
-value is in the journal, the loser stays as a deleted record naming its survivor
-(``merged_into``), and the merge is recorded with its choices and what moved.
+survivor where the survivor has no live one in that system, so the system's record now
+carries the survivor (and is updated by the next push); the fields such a link holds for
+review go with it, their conflicts now the survivor's. A survivor's retired link there (its
+record deleted in the system) gives way, named in the merge's record (``replaced``). Where
+both are linked, the loser keeps its link and is soft-deleted: each system's delete policy
+(usually: deactivate) tells it. A company's contacts move to the surviving company.
+Nothing is lost: every overwritten value is in the journal, the loser stays as a deleted
+record naming its survivor (``merged_into``), and the merge is recorded with its choices
+and what moved.
 """
 
 from __future__ import annotations
@@ -49,6 +51,8 @@ class MergeResult:
     merge_id: int
     changes: dict[int, dict[str, list[Any]]] = field(default_factory=dict)
     repointed: list[str] = field(default_factory=list)  # "system:entity:key" now on the survivor
+    # "system:entity:key" of the survivor's retired links that gave way to the loser's live ones
+    replaced: list[str] = field(default_factory=list)
     told: list[str] = field(
         default_factory=list
     )  # systems whose loser record the delete policy handles
@@ -251,10 +255,16 @@ def _merge(
     at: str,
 ) -> MergeResult:
     result = MergeResult(survivor.id, loser.id, 0)
-    own = {(link.system, link.entity) for link in people_store.links_of(conn, survivor.id)}
+    mine = people_store.links_of(conn, survivor.id)
+    own = {(link.system, link.entity) for link in mine if link.state != "tombstone"}
+    retired = {(link.system, link.entity): link for link in mine if link.state == "tombstone"}
     repointed: list[Link] = []
     for link in people_store.links_of(conn, loser.id):
         if link.state == "active" and (link.system, link.entity) not in own and link.id:
+            gone = retired.get((link.system, link.entity))
+            if gone is not None:
+                _give_way(conn, gone, at)
+                result.replaced.append(f"{gone.system}:{gone.entity}:{gone.external_id or ''}")
             people_store.repoint_link(conn, link.id, survivor.id, at)
             link.hub_id = survivor.id
             repointed.append(link)
@@ -288,6 +298,7 @@ def _merge(
     )
     outcome = {
         "repointed": result.repointed,
+        "replaced": result.replaced,
         "told": result.told,
         "contacts_moved": result.contacts_moved,
         "activity_moved": result.activity_moved,
@@ -297,6 +308,24 @@ def _merge(
         conn, survivor.entity, survivor.id, loser.id, choices, outcome, actor, at
     )
     return result
+
+
+def _give_way(conn: Connection, retired: Link, at: str) -> None:
+    """Remove the survivor's retired link (one per system and record) for the loser's live
+    one. What it held for review compared the hub with a record deleted since: closed, as
+    when a pull links another record in its place."""
+    held = [(retired.hub_id, name) for name in retired.held]
+    bookkeeping.settle_conflicts(
+        conn,
+        retired.system,
+        retired.entity,
+        held,
+        at,
+        winner=bookkeeping.SUPERSEDED,
+        note=bookkeeping.SUPERSEDED_NOTE,
+    )
+    if retired.id is not None:  # a stored link always has one
+        people_store.remove_link(conn, retired.id)
 
 
 def _carry_conflicts(

@@ -71,6 +71,10 @@ def repoint_link(conn: Connection, link_id: int, hub_id: int, at: str) -> None:
     conn.execute(update(links).where(links.c.id == link_id).values(hub_id=hub_id, updated_at=at))
 
 
+def remove_link(conn: Connection, link_id: int) -> None:
+    conn.execute(delete(links).where(links.c.id == link_id))
+
+
 # -- account lookups ---------------------------------------------------------------------------
 def contacts_of(conn: Connection, company_id: int) -> list[int]:
     """Live person records whose company is ``company_id``."""
