@@ -186,6 +186,20 @@ def test_secrets_and_unreachable_databases_get_a_clear_message_not_a_traceback(
     assert not (elsewhere / ".accord").exists()
 
 
+def test_the_configuration_is_given_before_or_after_the_command(workdir: Path) -> None:
+    elsewhere = workdir / "elsewhere"
+    elsewhere.mkdir()
+    config = str(workdir / "accord.toml")
+    before = accord(elsewhere, "-c", config, "status")
+    assert before.returncode == 0, before.stderr
+    assert "erp" in before.stdout
+    assert accord(elsewhere, "--config", config, "user", "list").returncode == 0
+    # The command's own option wins over the one before it.
+    both = accord(elsewhere, "-c", config, "status", "-c", "missing.toml")
+    assert both.returncode == 2 and "missing.toml not found" in both.stderr
+    assert not (elsewhere / ".accord").exists()
+
+
 def test_init_writes_the_business_time_zone_for_the_hub_and_the_erp(tmp_path: Path) -> None:
     erp = f"sqlite:///{tmp_path / 'erp.db'}"
     wrong = accord(tmp_path, "init", "--erp-url", erp, "--time-zone", "Mars/Olympus")

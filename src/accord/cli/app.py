@@ -12,6 +12,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from accord import config as config_module
 from accord.cli import exact, profiles, push, render, schedule, serve, users, worker
+from accord.cli.options import ConfigOption, GlobalConfigOption
 from accord.cli.sandbox import sandbox_app
 from accord.clock import local_moment, local_zone_name, zone_named
 from accord.config import DEFAULT_CONFIG, Config, HubConfig, SystemConfig
@@ -37,7 +38,13 @@ push.register(app)  # push contact, nightly
 exact.register(app)  # connect exact, exact ..., show
 profiles.register(app)  # profile list, show, new, edit, save-as, run
 
-ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="configuration file")]
+
+@app.callback()
+def _options(config: GlobalConfigOption = None) -> None:
+    """Options before the command: ``accord -c /srv/client/accord.toml status``."""
+    # Nothing to do here: each command's --config reads this one when not given itself.
+
+
 FullOption = Annotated[
     bool,
     typer.Option("--full", help="read every record again, not only the changes since the last run"),

@@ -6,7 +6,6 @@ the financial-year start (S004-01). Tokens are never printed.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -14,6 +13,7 @@ from rich.console import Console
 
 from accord import config as config_module
 from accord.cli import render
+from accord.cli.options import ConfigOption
 from accord.clock import SystemClock, local_date, local_moment
 from accord.config import DEFAULT_CONFIG
 from accord.service import exact_connect, financials, queries
@@ -24,7 +24,6 @@ from accord.store import records
 connect_app = typer.Typer(help="Connect an outside system that needs a person's consent.")
 exact_app = typer.Typer(help="Exact Online: financials, creating customers.", no_args_is_help=True)
 console = Console()
-ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="configuration file")]
 SystemOption = Annotated[str, typer.Option("--system", "-s", help="the Exact Online system")]
 
 

@@ -6,7 +6,6 @@ accord profile run "Customers" --mode import-update
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -14,6 +13,7 @@ from rich.console import Console
 
 from accord import config as config_module
 from accord.cli import render
+from accord.cli.options import ConfigOption
 from accord.config import DEFAULT_CONFIG
 from accord.errors import AccordError
 from accord.service import import_profiles as profiles
@@ -24,7 +24,6 @@ profile_app = typer.Typer(
     help="Import profiles: saved imports from Exact Online.", no_args_is_help=True
 )
 console = Console()
-ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="configuration file")]
 MapOption = Annotated[
     list[str] | None, typer.Option("--map", help="HUB_FIELD=EXACT_FIELD (repeat for each field)")
 ]

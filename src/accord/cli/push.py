@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
 
 from accord import config as config_module
+from accord.cli.options import ConfigOption
 from accord.config import DEFAULT_CONFIG, Config
 from accord.errors import ConfigError
 from accord.presets.unleashed import NAME as UNLEASHED_PRESET
@@ -17,7 +17,6 @@ from accord.service import unleashed as unleashed_service
 from accord.service.systems import open_hub
 
 console = Console()
-ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="configuration file")]
 SystemOption = Annotated[
     str | None,
     typer.Option("--system", "-s", help="the system to send to (default: the only Unleashed one)"),

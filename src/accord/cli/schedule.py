@@ -13,13 +13,13 @@ import typer
 from rich.console import Console
 
 from accord import config as config_module
+from accord.cli.options import ConfigOption
 from accord.config import DEFAULT_CONFIG, IMMEDIATE
 from accord.jobs import logs, state
 from accord.service.queries import SystemStatus
 from accord.service.systems import open_hub
 
 console = Console()
-ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="configuration file")]
 SystemArgument = Annotated[
     str, typer.Argument(help="the system (link) as named in the configuration")
 ]

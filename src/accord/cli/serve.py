@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from accord import config as config_module
+from accord.cli.options import ConfigOption
 from accord.config import DEFAULT_CONFIG
 
 
 def serve(
     host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="port to listen on")] = 8000,
-    config: Annotated[
-        Path, typer.Option("--config", "-c", help="configuration file")
-    ] = DEFAULT_CONFIG,
+    config: ConfigOption = DEFAULT_CONFIG,
     secure_cookies: Annotated[
         bool | None,
         typer.Option(

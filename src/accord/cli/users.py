@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from accord import config as config_module
+from accord.cli.options import ConfigOption
 from accord.config import DEFAULT_CONFIG
 from accord.errors import AccordError
 from accord.service import users as user_service
@@ -17,7 +18,6 @@ from accord.store import HubStore
 
 user_app = typer.Typer(help="Users of the web app and API.", no_args_is_help=True)
 token_app = typer.Typer(help="API tokens.", no_args_is_help=True)
-ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="configuration file")]
 
 
 def _password() -> str:

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from accord import config as config_module
+from accord.cli.options import ConfigOption
 from accord.config import DEFAULT_CONFIG
 from accord.jobs import logs
-
-ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="configuration file")]
 
 
 def worker(
