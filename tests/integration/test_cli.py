@@ -160,6 +160,14 @@ def test_the_demo_runs_end_to_end_and_explains_itself(tmp_path: Path) -> None:
     for heading in ("1. A sandbox ERP", "2. Dry run", "3. First sync", "done in"):
         assert heading in result.stdout, heading
     assert (tmp_path / ".accord" / "demo" / "hub.db").exists()
+    # The commands the demo ends with work on its databases, as printed.
+    hinted = re.findall(r"^\s*accord (.+)$", result.stdout, re.MULTILINE)
+    assert [command.split()[2] for command in hinted] == ["status", "history"]
+    status, history = (accord(tmp_path, *command.split()) for command in hinted)
+    assert status.returncode == 0, status.stderr
+    assert "60 company" in status.stdout and "two-way" in status.stdout
+    assert history.returncode == 0, history.stderr
+    assert "erp.edit@example.com" in history.stdout
 
 
 def test_secrets_and_unreachable_databases_get_a_clear_message_not_a_traceback(

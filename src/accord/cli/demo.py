@@ -9,6 +9,7 @@ from typing import Any
 
 from rich.console import Console
 
+from accord import config as config_module
 from accord.cli import render
 from accord.config import Config, HubConfig, SystemConfig
 from accord.sandbox.exo import ExoEditor, generate
@@ -32,22 +33,39 @@ def run_demo(console: Console, directory: Path, customers: int, contacts: int) -
         f" between customers), {stats.duplicate_name_pairs} same-name pairs,"
         f" {stats.invalid_emails} invalid email, {stats.salespersons} sales people"
     )
-    config = Config(
-        hub=HubConfig(database=f"sqlite:///{directory / 'hub.db'}", database_env=None),
-        systems={"erp": SystemConfig(kind="sql", preset="exo", url=erp_url, sync="two-way")},
-    )
+    config_file = _write_config(directory)
+    config = config_module.load(config_file)
     store = open_hub(config)
     try:
-        _walkthrough(console, config, store, erp_url)
+        conflict_id = _walkthrough(console, config, store, erp_url)
     finally:
         store.close()
     console.rule(f"done in {time.monotonic() - started:.1f} s")
-    console.print(
-        f"The databases stay in {directory}; try `accord history` or `accord status` on them."
+    console.print(f"The databases and their configuration stay in {directory}; try")
+    console.print(f"  accord -c {config_file} status")
+    console.print(f"  accord -c {config_file} history {conflict_id}")
+    console.print("(the second: the record of the conflict above, every change to it)")
+
+
+def _write_config(directory: Path) -> Path:
+    """The demo's own accord.toml, so the commands work on its databases afterwards.
+
+    Paths are relative to the file's folder (the demo's); the environment's hub
+    (ACCORD_DATABASE_URL) is not the demo's.
+    """
+    path = directory / "accord.toml"
+    settings = Config(
+        hub=HubConfig(database="sqlite:///hub.db", database_env=""),
+        systems={
+            "erp": SystemConfig(kind="sql", preset="exo", url="sqlite:///erp.db", sync="two-way")
+        },
     )
+    config_module.save(settings, path)
+    return path
 
 
-def _walkthrough(console: Console, config: Config, store: HubStore, erp_url: str) -> None:
+def _walkthrough(console: Console, config: Config, store: HubStore, erp_url: str) -> int:
+    """The story of the demo; answers the hub id of the record with a conflict."""
     console.rule("2. Dry run: what the first sync would do (nothing is written)")
     plan = sync_service.run(config, "erp", dry_run=True, store=store)
     render.plan_summary(console, plan, "plan for erp")
@@ -77,6 +95,7 @@ def _walkthrough(console: Console, config: Config, store: HubStore, erp_url: str
         console.print(f"A further sync with no edits writes {again.writes} records (no echo).")
     finally:
         editor.close()
+    return int(story["conflict_id"])
 
 
 def _hub_id(store: HubStore, seqno: int, accno: int) -> int:
