@@ -208,6 +208,24 @@ def test_the_configuration_is_given_before_or_after_the_command(workdir: Path) -
     assert not (elsewhere / ".accord").exists()
 
 
+def test_a_new_sqlite_hub_gets_its_folder_and_a_bad_one_is_named(tmp_path: Path) -> None:
+    # Written by hand, naming a folder that does not exist yet: made as init makes it.
+    (tmp_path / "accord.toml").write_text('[hub]\ndatabase = "sqlite:///.accord/hub.db"\n')
+    status = accord(tmp_path, "status")
+    assert status.returncode == 0, status.stderr
+    assert (tmp_path / ".accord" / "hub.db").exists()
+    # A file that cannot be opened (here a folder): the message names the hub and the file.
+    (tmp_path / "accord.toml").write_text('[hub]\ndatabase = "sqlite:///.accord"\n')
+    bad = accord(tmp_path, "status")
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    assert f"hub database {tmp_path / '.accord'}: unable to open" in " ".join(bad.stderr.split())
+    # init -c into another folder: the hub is beside the file, where later commands look.
+    made = accord(tmp_path, "init", "-c", "client/accord.toml")
+    assert made.returncode == 0, made.stderr
+    assert (tmp_path / "client" / ".accord" / "hub.db").exists()
+    assert accord(tmp_path, "-c", "client/accord.toml", "status").returncode == 0
+
+
 def test_init_writes_the_business_time_zone_for_the_hub_and_the_erp(tmp_path: Path) -> None:
     erp = f"sqlite:///{tmp_path / 'erp.db'}"
     wrong = accord(tmp_path, "init", "--erp-url", erp, "--time-zone", "Mars/Olympus")

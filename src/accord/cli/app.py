@@ -87,8 +87,11 @@ def init(
         settings.systems["erp"] = SystemConfig(
             kind="sql", preset="exo", url=erp_url, time_zone=zone
         )
-    Path(".accord").mkdir(exist_ok=True)
+    config.parent.mkdir(parents=True, exist_ok=True)
     config_module.save(settings, config)
+    # The hub the file names, its SQLite path taken from the file's folder as every later
+    # command takes it (the store makes the folder).
+    settings = config_module.load(config)
     open_hub(settings).close()
     shown = config_module.shown_url(settings.hub.resolved_url())
     console.print(f"wrote {config}; hub database ready at {shown}")

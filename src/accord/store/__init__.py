@@ -7,7 +7,7 @@ from contextlib import contextmanager
 
 from sqlalchemy import Connection, Engine
 
-from accord.store.database import READ_ONLY, is_initialised, make_engine, migrate
+from accord.store.database import READ_ONLY, create_hub, is_initialised, make_engine
 
 
 class HubStore:
@@ -18,7 +18,7 @@ class HubStore:
         self.url = url
         self.engine: Engine = make_engine(url)
         if create:
-            migrate(self.engine)
+            create_hub(self.engine)
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:

@@ -12,11 +12,14 @@ import orjson
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, Engine, String, create_engine, event, inspect
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.functions import FunctionElement
+
+from accord.errors import AccordError
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 WAL_SWITCH_SECONDS = 30.0  # as long as the busy timeout: how long another may hold the file
@@ -206,6 +209,33 @@ def migrate(engine: Engine) -> None:
     revision independently, so every branch is brought up.
     """
     command.upgrade(alembic_config(engine), "heads")
+
+
+def create_hub(engine: Engine) -> None:
+    """Bring the hub's schema up (``migrate``). A SQLite hub's folder is made first, as
+    `accord init` makes .accord/, so a configuration written by hand that names a new
+    folder works too; a file that cannot be opened is named (SQLite's message is not)."""
+    file = sqlite_file(engine)
+    if file is None:
+        migrate(engine)
+        return
+    try:
+        file.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise AccordError(f"hub database {file}: cannot create its folder: {exc}") from exc
+    try:
+        migrate(engine)
+    except OperationalError as exc:
+        raise AccordError(f"hub database {file}: {exc.orig}") from exc
+
+
+def sqlite_file(engine: Engine) -> Path | None:
+    """The file of a SQLite database; None for another database or one in memory."""
+    url = engine.url
+    database = url.database
+    if url.get_backend_name() != "sqlite" or not database or database == ":memory:":
+        return None
+    return None if database.startswith("file:") else Path(database)
 
 
 def is_initialised(engine: Engine) -> bool:
