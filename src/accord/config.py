@@ -206,6 +206,8 @@ class SystemConfig(BaseModel):
 
 class HubConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
+    # Empty: the hub is only where database_env says (`accord init` under that variable),
+    # so a shell or cron job without it is refused, not given an empty SQLite hub.
     database: str = f"sqlite:///{DEFAULT_DIR}/hub.db"
     database_env: str | None = "ACCORD_DATABASE_URL"
     # The business's IANA zone: the calendar day of a sale a till posts in UTC, for visit
@@ -226,6 +228,12 @@ class HubConfig(BaseModel):
             )
         return value
 
+    @model_validator(mode="after")
+    def _some_database(self) -> HubConfig:
+        if not self.database and not self.database_env:
+            raise ValueError("no hub database: set database, or database_env to a variable")
+        return self
+
     def metrics_token(self) -> str | None:
         if not self.metrics_token_env:
             return None
@@ -235,6 +243,11 @@ class HubConfig(BaseModel):
         # An empty database_env means: take the file's database, whatever the environment says.
         if self.database_env and os.environ.get(self.database_env):
             return os.environ[self.database_env]
+        if not self.database:
+            raise ConfigError(
+                f"the hub database is the one environment variable {self.database_env} names"
+                " (hub.database_env in the configuration), and it is not set here"
+            )
         return anchored(self.database, self._base)
 
 
@@ -290,7 +303,8 @@ def _describe(exc: ValidationError) -> str:
 def render(config: Config) -> str:
     """The configuration as TOML, every setting included (nothing is lost on a save)."""
     hub: dict[str, Any] = {"database": config.hub.database, "time_zone": config.hub.time_zone}
-    if config.hub.database_env != HubConfig().database_env:
+    # Written out where it is the only source of the hub, so the file says so.
+    if config.hub.database_env != HubConfig().database_env or not config.hub.database:
         hub["database_env"] = config.hub.database_env or ""
     systems = {
         name: {

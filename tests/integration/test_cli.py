@@ -14,9 +14,12 @@ import pytest
 from accord.sandbox.exo import ExoEditor, generate
 
 
-def accord(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def accord(
+    cwd: Path, *args: str, env_extra: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k != "ACCORD_DATABASE_URL"}
     env["COLUMNS"] = "160"
+    env.update(env_extra or {})
     return subprocess.run(
         [sys.executable, "-m", "accord", *args],
         cwd=cwd,
@@ -224,6 +227,26 @@ def test_a_new_sqlite_hub_gets_its_folder_and_a_bad_one_is_named(tmp_path: Path)
     assert made.returncode == 0, made.stderr
     assert (tmp_path / "client" / ".accord" / "hub.db").exists()
     assert accord(tmp_path, "-c", "client/accord.toml", "status").returncode == 0
+
+
+def test_init_under_accord_database_url_records_that_the_hub_comes_from_it(
+    tmp_path: Path,
+) -> None:
+    hub = {"ACCORD_DATABASE_URL": f"sqlite:///{tmp_path / 'shared' / 'hub.db'}"}
+    made = accord(tmp_path, "init", env_extra=hub)
+    assert made.returncode == 0, made.stderr
+    assert "set it wherever accord runs" in made.stdout
+    from accord.config import load
+
+    written = load(tmp_path / "accord.toml").hub
+    assert written.database == "" and written.database_env == "ACCORD_DATABASE_URL"
+    assert (tmp_path / "shared" / "hub.db").exists() and not (tmp_path / ".accord").exists()
+    # A cron job without the variable is refused, not given an empty SQLite hub.
+    bare = accord(tmp_path, "status")
+    assert bare.returncode == 2 and "ACCORD_DATABASE_URL" in bare.stderr, bare.stderr
+    assert "not set" in " ".join(bare.stderr.split())
+    assert not (tmp_path / ".accord").exists()
+    assert accord(tmp_path, "status", env_extra=hub).returncode == 0
 
 
 def test_init_writes_the_business_time_zone_for_the_hub_and_the_erp(tmp_path: Path) -> None:

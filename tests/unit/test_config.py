@@ -74,3 +74,19 @@ def test_relative_sqlite_paths_are_taken_from_the_configuration_files_folder(
     # Absolute paths and memory databases are left alone.
     assert config_module.anchored("sqlite:////srv/hub.db", folder) == "sqlite:////srv/hub.db"
     assert config_module.anchored("sqlite://", folder) == "sqlite://"
+
+
+def test_a_hub_only_in_the_environment_is_written_so_and_needs_its_variable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with pytest.raises(ValueError, match="no hub database"):
+        HubConfig(database="", database_env="")
+    path = tmp_path / "accord.toml"
+    config_module.save(Config(hub=HubConfig(database="")), path)
+    assert 'database_env = "ACCORD_DATABASE_URL"' in path.read_text()
+    hub = config_module.load(path).hub
+    monkeypatch.delenv("ACCORD_DATABASE_URL", raising=False)
+    with pytest.raises(ConfigError, match=r"ACCORD_DATABASE_URL .* not set"):
+        hub.resolved_url()
+    monkeypatch.setenv("ACCORD_DATABASE_URL", "postgresql://accord@db/accord")
+    assert hub.resolved_url() == "postgresql://accord@db/accord"

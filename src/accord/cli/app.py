@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -76,7 +77,7 @@ def init(
     # days are the business's days.
     zone = time_zone or local_zone_name()
     zone_named(zone)  # an unknown name is refused here, with the setting named
-    settings = Config(hub=HubConfig(time_zone=zone))
+    settings = Config(hub=_hub_settings(zone))
     if erp_url:
         if config_module.carries_password(erp_url):
             raise ConfigError(
@@ -95,7 +96,22 @@ def init(
     open_hub(settings).close()
     shown = config_module.shown_url(settings.hub.resolved_url())
     console.print(f"wrote {config}; hub database ready at {shown}")
+    if not settings.hub.database:
+        console.print(
+            f"the hub is the database {settings.hub.database_env} names, as {config} says:"
+            " set it wherever accord runs (shells, cron jobs, services)"
+        )
     console.print(f"time zone {zone} (time_zone): the shop's days and the ERP's stamps")
+
+
+def _hub_settings(zone: str) -> HubConfig:
+    """The hub init records: the environment's, when its variable is set now. The file
+    then names the variable, not a SQLite file a run without the variable would open
+    empty (the URL itself may carry a password, which never goes in the file)."""
+    variable = HubConfig().database_env
+    if variable and os.environ.get(variable):
+        return HubConfig(database="", database_env=variable, time_zone=zone)
+    return HubConfig(time_zone=zone)
 
 
 @app.command()
