@@ -51,6 +51,29 @@ def test_create_get_update_customer(web: WebWorld) -> None:
     assert api.get("/api/v1/customers/999999").status_code == 404
 
 
+def test_the_name_a_customer_is_read_under_can_be_written(web: WebWorld) -> None:
+    api = web.api()
+    customer_id = _customer(web)
+    url = f"/api/v1/customers/{customer_id}"
+    fields = api.get(url).json()["fields"]
+    # Read and written back as it is: no edit.
+    unchanged = {"name": fields["name"], "home_location": fields["home_location"]}
+    same = api.patch(url, json={"fields": unchanged})
+    assert same.status_code == 200 and same.json()["changed"] == {}, same.text
+    renamed = api.patch(url, json={"fields": {"name": "Ngata Holdings"}})
+    assert renamed.status_code == 200, renamed.text
+    assert renamed.json()["changed"]["name"] == ["Ana Ngata", "Ngata Holdings"]
+    fields = api.get(url).json()["fields"]
+    assert fields["name"] == fields["company_name"] == "Ngata Holdings"
+    both = api.patch(url, json={"fields": {"name": "A Ltd", "company_name": "B Ltd"}})
+    assert both.status_code == 422 and both.json()["field"] == "name"
+    created = api.post(
+        "/api/v1/customers", json={"fields": web.customer_fields(name="Tane Traders")}
+    )
+    assert created.status_code == 201, created.text
+    assert created.json()["fields"]["company_name"] == "Tane Traders"
+
+
 def test_invalid_field_is_refused_naming_record_and_field(web: WebWorld) -> None:
     customer_id = _customer(web)
     response = web.api().patch(

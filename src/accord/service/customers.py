@@ -129,10 +129,29 @@ def _fail(message: str, key: int | str, field: str | None = None) -> ValidationE
     return ValidationError(message, entity=ENTITY, key=str(key), field=field)
 
 
-def _clean_input(data: dict[str, Any], key: int | str) -> dict[str, Any]:
+def _name_as_company(
+    data: dict[str, Any], key: int | str, current: dict[str, Any] | None
+) -> dict[str, Any]:
+    """``name``, as a customer is read back (the API's ``fields.name``), written: the
+    company name, which the name is made from first. The name it already has changes
+    nothing, so a record read and written back is no edit."""
+    if "name" not in data:
+        return data
+    rest = {k: v for k, v in data.items() if k != "name"}
+    name = data["name"]
+    if current is not None and name == current.get("name"):
+        return rest
+    if "company_name" in rest and rest["company_name"] != name:
+        raise _fail("name and company_name are one field here: give one of them", key, "name")
+    return {**rest, "company_name": name}
+
+
+def _clean_input(
+    data: dict[str, Any], key: int | str, current: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """Only the card's fields; empty strings mean 'no value'; checked choices."""
     clean: dict[str, Any] = {}
-    for name, value in data.items():
+    for name, value in _name_as_company(data, key, current).items():
         if name not in EDITABLE:
             raise _fail(f"{name!r} is not a customer field", key, name)
         if isinstance(value, str):
@@ -277,7 +296,7 @@ def update_customer(
     """``config`` given: a new account manager is checked against the systems (S001-04).
     ``role`` given (an edit on a person's behalf): the company card layout applies."""
     current = get_customer(store, record_id)
-    clean = _clean_input(changes, record_id)
+    clean = _clean_input(changes, record_id, current.data)
     if role is not None:
         load_layout(store, ENTITY, role).check(clean, current.data, key=str(record_id))
     manager = clean.get("account_manager")

@@ -52,7 +52,10 @@ class Customer(BaseModel):
 
 
 class CustomerIn(BaseModel):
-    """Card fields by canonical name (``code`` is the account number; empty: next in sequence)."""
+    """Card fields by canonical name (``code`` is the account number; empty: next in sequence).
+
+    For a customer, ``name`` (the name it is returned under) is taken as ``company_name``.
+    """
 
     fields: dict[str, Any] = Field(
         examples=[
