@@ -38,6 +38,24 @@ def test_every_main_page_renders_for_a_viewer_without_edit_controls(web: WebWorl
     assert editor.get("/monitor/plan/erp").status_code == 200
 
 
+def test_a_bad_address_gets_a_page_saying_what_is_wrong_not_json(web: WebWorld) -> None:
+    for number in range(30):  # two pages of 25
+        _customer(web, last_name=f"Ngata{number:02}")
+    browser, _ = web.browser("editor")
+    for path, problem in (
+        ("/customers?page=abc", "page: Input should be a valid integer"),
+        ("/merge", "survivor: missing; loser: missing"),
+    ):
+        response = browser.get(path)
+        assert response.status_code == 422, path
+        assert response.headers["content-type"].startswith("text/html"), path
+        assert problem in response.text and '"detail"' not in response.text, path
+    # Past the last page: the last page.
+    assert "Page 2 of 2" in browser.get("/customers?page=99").text
+    # The API keeps answering in JSON.
+    assert "detail" in web.api().get("/api/v1/customers?page=abc").json()
+
+
 def test_invalid_input_on_the_card_names_the_field_and_keeps_the_values(web: WebWorld) -> None:
     customer_id = _customer(web)
     browser, csrf = web.browser("editor")

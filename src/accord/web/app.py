@@ -5,7 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastapi import FastAPI, Request
-from fastapi.exception_handlers import http_exception_handler
+from fastapi.exception_handlers import (
+    http_exception_handler,
+    request_validation_exception_handler,
+)
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -120,6 +124,22 @@ def _handle_errors(app: FastAPI) -> None:
         if _is_api(request) or request.headers.get("hx-request"):
             return await http_exception_handler(request, exc)
         return _error_page(request, exc.status_code, str(exc.detail))
+
+    @app.exception_handler(RequestValidationError)
+    async def _bad_address(request: Request, exc: RequestValidationError) -> Response:
+        # A page asked with a parameter missing or not a number (an edited or old link):
+        # a page saying which, not the API's JSON.
+        if _is_api(request) or request.headers.get("hx-request"):
+            return await request_validation_exception_handler(request, exc)
+        return _error_page(request, 422, _bad_parameters(exc))
+
+
+def _bad_parameters(exc: RequestValidationError) -> str:
+    problems = [
+        f"{error['loc'][-1]}: {'missing' if error['type'] == 'missing' else error['msg']}"
+        for error in exc.errors()
+    ]
+    return "This address cannot be shown: " + "; ".join(problems)
 
 
 def _is_api(request: Request) -> bool:

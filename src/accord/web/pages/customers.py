@@ -78,6 +78,10 @@ def customer_list(
     found = customers.search_customers(
         state.store, q, page=page, include_inactive=inactive, role=identity.user.role
     )
+    if found.page > found.pages:  # past the end (an old link, a number typed in): the last
+        found = customers.search_customers(
+            state.store, q, page=found.pages, include_inactive=inactive, role=identity.user.role
+        )
     template = (
         "customers/_rows.html" if request.headers.get("hx-request") else "customers/list.html"
     )
