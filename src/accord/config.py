@@ -280,8 +280,13 @@ class Config(BaseModel):
 def load(path: Path = DEFAULT_CONFIG) -> Config:
     if not path.exists():
         raise ConfigError(f"{path} not found: run `accord init` first")
+    return loads(path.read_text(), path)
+
+
+def loads(text: str, path: Path) -> Config:
+    """The configuration in ``text``, as if read from the file at ``path``."""
     try:
-        raw = tomllib.loads(path.read_text())
+        raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path} is not valid TOML: {exc}") from exc
     try:
@@ -319,6 +324,11 @@ def save(config: Config, path: Path) -> None:
     """Write the configuration atomically: a crash mid-write leaves the old file whole."""
     text = render(config)
     Config.model_validate(tomllib.loads(text))  # never write a file that would not load
+    replace_text(path, text)
+
+
+def replace_text(path: Path, text: str) -> None:
+    """Put ``text`` in the file at ``path`` by a rename: readers see the old or the new."""
     temporary = path.with_name(f".{path.name}.tmp")
     temporary.write_text(text)
     temporary.replace(path)

@@ -17,6 +17,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from accord import config as config_module
 from accord.clock import ManualClock
 from accord.config import Config, HubConfig, SystemConfig
 from accord.sandbox.exo import ExoEditor, generate
@@ -200,8 +201,10 @@ def _template(customers: int) -> tuple[Path, dict[str, str]]:
 
 @contextmanager
 def web_world(
-    tmp_path: Path, *, conflict: str | None = None, customers: int = 6
+    tmp_path: Path, *, conflict: str | None = None, customers: int = 6, file: bool = False
 ) -> Iterator[WebWorld]:
+    """``file``: the configuration is written to ``tmp_path / "accord.toml"`` and read from
+    there, as `accord serve` reads it (else it lives in memory only)."""
     folder, tokens = _template(customers)
     for name in ("erp.db", "hub.db"):
         shutil.copyfile(folder / name, tmp_path / name)
@@ -215,6 +218,9 @@ def web_world(
             )
         },
     )
+    if file:
+        config_module.save(config, tmp_path / "accord.toml")
+        config = config_module.load(tmp_path / "accord.toml")
     store = HubStore(config.hub.database)
     app = create_app(config, store=store, clock=clock)
     world = WebWorld(config, store, clock, app, ExoEditor(erp_url, clock=clock), dict(tokens))

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse
+from starlette.datastructures import FormData
 from starlette.responses import Response
 
 from accord.errors import AccordError, ConfigError
 from accord.service import exact_connect, queries
-from accord.service.system_settings import switches, update_system
+from accord.service.system_settings import Key, changes, switches, update_system
 from accord.web.auth import Identity, page_admin, page_viewer
 from accord.web.state import WebState, web_state
 from accord.web.templating import render
@@ -75,7 +78,27 @@ async def change(
             options=options,
             push=str(form.get("push") or current.schedule.push),
             pull=str(form.get("pull") or current.schedule.pull),
+            shown=_shown(form),
         )
     except ConfigError as exc:
         return _page(request, identity, state, error=exc)
     return RedirectResponse(f"/settings?saved={name}", status_code=303)
+
+
+def _shown(form: FormData) -> dict[Key, Any]:
+    """The values the form showed (its hidden ``shown.*`` fields), by setting."""
+    return changes(
+        sync=_text(form, "shown.sync"),
+        push=_text(form, "shown.push"),
+        pull=_text(form, "shown.pull"),
+        options={
+            key.removeprefix("shown.option."): value == "on"
+            for key, value in form.items()
+            if key.startswith("shown.option.")
+        },
+    )
+
+
+def _text(form: FormData, key: str) -> str | None:
+    value = form.get(key)
+    return value if isinstance(value, str) else None
