@@ -1,4 +1,5 @@
-"""Saving a system's settings edits accord.toml in place: only what the admin changed."""
+"""The settings and accord.toml: the pages show the file as it is now, and a save edits it
+in place, writing only what the admin changed."""
 
 from __future__ import annotations
 
@@ -72,3 +73,11 @@ def test_a_setting_changed_in_the_file_after_the_page_was_shown_is_not_reverted(
     assert stale.status_code == 422
     assert "schedule.pull was changed to &#39;2h&#39;" in stale.text
     assert config_module.load(_path(filed)).systems["erp"].schedule.pull == "2h"
+
+
+def test_the_pages_and_the_api_show_the_file_as_it_is_now(filed: WebWorld) -> None:
+    admin, _ = filed.browser("admin")
+    _edit_by_hand(filed, 'sync = "two-way"', 'sync = "off"')
+    assert [s["sync"] for s in filed.api("viewer").get("/api/v1/systems").json()] == ["off"]
+    assert form_fields(admin.get("/settings").text, "/settings/systems/erp")["sync"] == "off"
+    assert "<td>erp</td><td>off</td>" in admin.get("/monitor").text

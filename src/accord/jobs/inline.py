@@ -19,6 +19,7 @@ import structlog
 from accord.clock import Clock, SystemClock
 from accord.config import Config
 from accord.jobs import due, tasks
+from accord.jobs.live_config import LiveConfig
 from accord.jobs.locks import LinkBusyError
 from accord.service.systems import open_hub
 from accord.store import HubStore
@@ -31,7 +32,7 @@ Job = due.Job
 class InlineScheduler:
     def __init__(
         self,
-        settings: Config,
+        settings: Config | LiveConfig,
         *,
         store: HubStore | None = None,
         clock: Clock | None = None,
@@ -39,9 +40,11 @@ class InlineScheduler:
         busy_retry: float = 2.0,
         retry_base: float = 5.0,
     ) -> None:
-        self.settings = settings
+        # Each tick and job takes the configuration file as it is then (a system switched
+        # off in the file is no longer synced); the web app hands over the one it reads.
+        self._live = settings if isinstance(settings, LiveConfig) else LiveConfig(settings)
         self._own_store = store is None
-        self.store = store or open_hub(settings)
+        self.store = store or open_hub(self.settings)
         self.clock = clock or SystemClock()
         self.poll = poll
         self.busy_retry = busy_retry
@@ -54,6 +57,10 @@ class InlineScheduler:
         self._failures: dict[tuple[str, Job], int] = {}
         self._retries: dict[tuple[str, Job], float] = {}  # when to retry a failed job
         self._retry_guard = threading.Lock()
+
+    @property
+    def settings(self) -> Config:
+        return self._live.get()
 
     @property
     def systems(self) -> list[str]:

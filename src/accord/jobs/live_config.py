@@ -1,8 +1,9 @@
-"""A configuration that follows its file, for processes that run for days (`accord worker`).
+"""A configuration that follows its file, for processes that run for days (`accord worker`,
+`accord serve` with its pages and inline scheduler, `accord scheduler`).
 
 An admin changes a system's sync mode, schedule or switches in the web app (which writes
-the file) or edits the file by hand; a worker started before must act on the new settings
-at its next job or tick, not at its next restart. The file is checked by a ``stat`` per
+the file) or edits the file by hand; a process started before must act on the new settings
+at its next job, tick or request, not at its next restart. The file is checked by a ``stat`` per
 use (its inode, size and modified time: saves replace it by a rename) and read again only
 when that changed. A file that no longer loads is reported once and the settings in hand
 are kept: a half-edited file must not stop the syncs that were running.

@@ -53,8 +53,10 @@ NIGHTLY = Counter(
 class LagCollector(Collector):
     """Per link: seconds since its last successful run, and hub changes not yet pushed."""
 
-    def __init__(self, settings: Config, store: Callable[[], HubStore | None]) -> None:
-        self.settings = settings
+    def __init__(
+        self, settings: Callable[[], Config], store: Callable[[], HubStore | None]
+    ) -> None:
+        self.settings = settings  # the links as the configuration says now
         self.store = store
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
@@ -74,7 +76,7 @@ class LagCollector(Collector):
             labels=["system"],
         )
         now: datetime = SystemClock().now()
-        for lag in link_lags(store, self.settings, now):
+        for lag in link_lags(store, self.settings(), now):
             if lag.seconds is not None:
                 seconds.add_metric([lag.system], lag.seconds)
             pending.add_metric([lag.system], lag.pending_changes)
@@ -85,7 +87,7 @@ class LagCollector(Collector):
 _lag: LagCollector | None = None
 
 
-def watch_lag(settings: Config, store: Callable[[], HubStore | None]) -> None:
+def watch_lag(settings: Callable[[], Config], store: Callable[[], HubStore | None]) -> None:
     """Report link lag from this hub (replaces an earlier registration)."""
     global _lag
     if _lag is not None:

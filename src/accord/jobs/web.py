@@ -13,14 +13,14 @@ from prometheus_client import make_asgi_app
 from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from accord.config import Config
 from accord.jobs import logs, metrics
+from accord.jobs.live_config import LiveConfig
 from accord.store import HubStore
 
 
 def attach(
     app: FastAPI,
-    settings: Config,
+    settings: LiveConfig,
     store: HubStore,
     *,
     run_scheduler: bool,
@@ -30,10 +30,10 @@ def attach(
 
     On shutdown (SIGTERM to `accord serve`) a running sync ends after its current batch.
     """
-    metrics.watch_lag(settings, lambda: store)
+    metrics.watch_lag(settings.get, lambda: store)
     app.mount(
         "/metrics",
-        _behind_token(make_asgi_app(registry=metrics.REGISTRY), settings.hub.metrics_token()),
+        _behind_token(make_asgi_app(registry=metrics.REGISTRY), settings.get().hub.metrics_token()),
     )
     if not run_scheduler:
         return

@@ -18,6 +18,7 @@ from starlette.responses import Response
 from accord.clock import Clock, SystemClock
 from accord.config import Config
 from accord.errors import AccordError, ConfigError, ValidationError
+from accord.jobs.live_config import LiveConfig
 from accord.jobs.web import attach as attach_jobs
 from accord.service.card_layout import FieldAccessError
 from accord.service.systems import open_hub
@@ -81,8 +82,10 @@ def create_app(
         docs_url=f"{API_PREFIX}/docs",
         redoc_url=None,
     )
+    # Pages, the API and the scheduler follow accord.toml as `accord worker` does.
+    live = LiveConfig(settings)
     app.state.accord = WebState(
-        settings, store or open_hub(settings), clock or SystemClock(), secure_cookies
+        live, store or open_hub(settings), clock or SystemClock(), secure_cookies
     )
     app.add_middleware(SecurityHeaders)
     for module in API_MODULES:
@@ -91,7 +94,7 @@ def create_app(
         app.include_router(page.router)
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
     # /metrics, and with scheduler=True (`accord serve`) the inline scheduler in the lifespan.
-    attach_jobs(app, settings, app.state.accord.store, run_scheduler=scheduler)
+    attach_jobs(app, live, app.state.accord.store, run_scheduler=scheduler)
     _handle_errors(app)
     return app
 

@@ -8,6 +8,7 @@ from fastapi import Request
 
 from accord.clock import Clock
 from accord.config import Config
+from accord.jobs.live_config import LiveConfig
 from accord.service.exact_connect import Authorization
 from accord.store import HubStore
 from accord.web.security import LoginLimiter
@@ -15,7 +16,7 @@ from accord.web.security import LoginLimiter
 
 @dataclass
 class WebState:
-    config: Config
+    live: LiveConfig  # the configuration file as it is now, not as it was at start-up
     store: HubStore
     clock: Clock
     secure_cookies: bool | None  # None: secure when the request came over HTTPS
@@ -23,6 +24,10 @@ class WebState:
     # OAuth consents under way ("Connect Exact Online"), by their state value: the
     # callback must carry one of these, for the admin who started it, within minutes.
     consents: dict[str, PendingConsent] = field(default_factory=dict)
+
+    @property
+    def config(self) -> Config:
+        return self.live.get()
 
 
 @dataclass(frozen=True)
