@@ -52,6 +52,7 @@ def test_init_plan_sync_status_errors_history(workdir: Path) -> None:
     assert "dry run" in plan.stdout and "20 create" in plan.stdout
     status = accord(workdir, "status")
     assert "never" in status.stdout  # the plan wrote no run
+    assert "hub: empty" in status.stdout
     synced = accord(workdir, "sync")
     assert synced.returncode == 0, synced.stderr
     assert "20 create" in synced.stdout

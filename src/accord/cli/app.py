@@ -207,9 +207,8 @@ def status(config: ConfigOption = DEFAULT_CONFIG) -> None:
         totals, systems = queries.status(store, settings)
     finally:
         store.close()
-    console.print(
-        "hub: " + ", ".join(f"{n:,} {e}" for e, n in sorted(totals.items())) or "hub: empty"
-    )
+    held = ", ".join(f"{n:,} {e}" for e, n in sorted(totals.items()))
+    console.print(f"hub: {held or 'empty'}")
     rows = []
     for s in systems:
         run = s.last_run
