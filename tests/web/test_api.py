@@ -7,7 +7,8 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from accord.service import monitor
+from accord.service import monitor, queries
+from tests.acceptance.exo_support import a_plain_contact
 from tests.web.support import WebWorld, held_email_conflict, web_world
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
@@ -669,3 +670,31 @@ def test_numbers_beyond_what_the_database_holds_are_not_found_or_refused_not_a_f
     assert browser.post("/merge", data=merge).status_code == 404
     layout = {"role": "editor", "position.phone": str(big), "csrf_token": csrf}
     assert browser.post("/cards/company", data=layout).status_code == 303
+
+
+def test_s000_07_a_contact_deleted_in_the_app_is_deactivated_in_the_erp(tmp_path: Path) -> None:
+    with web_world(tmp_path) as world:
+        world.api().post("/api/v1/systems/erp/sync")
+        contact = a_plain_contact(world.erp)
+        person = queries.find_record(
+            world.store, f"erp:person:{contact['SEQNO']}@{contact['ACCNO']}"
+        )
+        assert world.api("viewer").delete(f"/api/v1/people/{person}").status_code == 403
+        api = world.api()
+        assert api.delete(f"/api/v1/customers/{person}").status_code == 404  # not a customer
+        assert api.delete(f"/api/v1/people/{person}").status_code == 204
+        assert api.get(f"/api/v1/people/{person}").status_code == 404
+        api.post("/api/v1/systems/erp/sync")
+        row = world.erp.contact(int(str(contact["SEQNO"])))
+        assert row is not None and row["ISACTIVE"] == "N"  # deactivated, never deleted
+
+
+def test_a_customer_deleted_in_the_app_is_deactivated_in_the_erp(tmp_path: Path) -> None:
+    with web_world(tmp_path) as world:
+        api = world.api()
+        api.post("/api/v1/systems/erp/sync")
+        customer = queries.find_record(world.store, "erp:company:1")
+        assert api.delete(f"/api/v1/customers/{customer}").status_code == 204
+        assert api.get(f"/api/v1/customers/{customer}").status_code == 404
+        api.post("/api/v1/systems/erp/sync")
+        assert world.erp.customer(1)["ISACTIVE"] == "N"  # type: ignore[index]

@@ -271,3 +271,30 @@ def test_s003_05_the_merge_page_shows_no_value_the_card_hides(web: WebWorld) -> 
     admin, _ = web.browser("admin")
     page = admin.get("/merge", params={"survivor": survivor, "loser": loser}).text
     assert "sales@kea.example" in page
+
+
+def test_s000_07_a_person_is_deleted_from_the_card_once_confirmed(web: WebWorld) -> None:
+    person = create_record(
+        web.store, "person", {"first_name": "Rua", "last_name": "Kahu", "kind": "account"}
+    )
+    viewer, _ = web.browser("viewer")
+    assert f'action="/people/{person}/delete"' not in viewer.get(f"/people/{person}").text
+    client, csrf = web.browser("editor")
+    card = client.get(f"/people/{person}").text
+    assert form_fields(card, f"/people/{person}/delete") == {"csrf_token": csrf}
+    unsure = client.post(f"/people/{person}/delete", data={"csrf_token": csrf})
+    assert unsure.status_code == 422 and "tick the box to confirm" in unsure.text
+    assert client.get(f"/people/{person}").status_code == 200  # not deleted
+    done = client.post(f"/people/{person}/delete", data={"csrf_token": csrf, "sure": "yes"})
+    assert done.status_code == 303
+    assert "Deleted Rua Kahu." in client.get(done.headers["location"]).text
+    assert client.get(f"/people/{person}").status_code == 404
+
+
+def test_a_customer_is_deleted_from_its_page_once_confirmed(web: WebWorld) -> None:
+    customer = customers.create_customer(web.store, web.customer_fields(last_name="Gone"))
+    client, csrf = web.browser("editor")
+    done = client.post(f"/customers/{customer}/delete", data={"csrf_token": csrf, "sure": "yes"})
+    assert done.status_code == 303
+    assert "Deleted" in client.get(done.headers["location"]).text
+    assert client.get(f"/customers/{customer}").status_code == 404

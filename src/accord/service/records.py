@@ -103,14 +103,23 @@ def edit_record(
 
 
 def delete_record(
-    store: HubStore, record_id: int, *, actor: str = "user", clock: Clock | None = None
+    store: HubStore,
+    record_id: int,
+    *,
+    entity: str | None = None,
+    actor: str = "user",
+    clock: Clock | None = None,
 ) -> None:
-    """Soft delete: the record stays in the journal; links decide what the systems do."""
+    """Soft delete: the record stays in the journal; links decide what the systems do
+    (an Exo contact is deactivated, S000-07). ``entity`` given, a record of another
+    entity is refused (a customer's id given to the people endpoint)."""
     at = to_iso((clock or SystemClock()).now())
     with store.transaction() as conn:
         current = records.get(conn, record_id)
         if current is None:
             raise AccordError(f"no hub record {record_id}")
+        if entity is not None and current.entity != entity:
+            raise AccordError(f"no {entity} with hub id {record_id}: it is a {current.entity}")
         if current.deleted:
             return
         write = RecordWrite(

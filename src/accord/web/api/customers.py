@@ -10,6 +10,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from accord.service import customers
+from accord.service import records as record_service
 from accord.service.card_layout import load_layout
 from accord.store.types import HubRecord
 from accord.web.auth import Identity, api_editor, api_viewer
@@ -243,6 +244,19 @@ def update_customer(
         role=identity.user.role,
     )
     return Changed(changed=changed)
+
+
+@router.delete("/{customer_id}", status_code=204)
+def delete_customer(
+    customer_id: HubId,
+    identity: Identity = Depends(api_editor),
+    state: WebState = Depends(web_state),
+) -> None:
+    """Delete a customer (soft: the journal keeps it); each system's policy says what
+    happens there (usually: deactivated)."""
+    record_service.delete_record(
+        state.store, customer_id, entity="company", actor=identity.user.name, clock=state.clock
+    )
 
 
 @router.put("/{customer_id}/photo", response_model=Changed)

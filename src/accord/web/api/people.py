@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field
 
 from accord.model.entities import entity_spec
 from accord.service import accounts, card_layout, merges, people, person_links
+from accord.service import records as record_service
 from accord.service.card_layout import FieldAccessError, FieldRule
 from accord.web.auth import Identity, api_admin, api_editor, api_viewer
 from accord.web.params import HubId, Position
@@ -260,6 +261,17 @@ def edit_person(
         status=outcome.status,
         changes=outcome.changes,
         linked=[_linked(r, layout) for r in outcome.linked],
+    )
+
+
+@router.delete("/people/{person_id}", status_code=204)
+def delete_person(
+    person_id: HubId, identity: Identity = Depends(api_editor), state: WebState = Depends(web_state)
+) -> None:
+    """Delete a person (soft: the journal keeps it). Each system's policy says what
+    happens there: Exo's contact is deactivated, never deleted (S000-07)."""
+    record_service.delete_record(
+        state.store, person_id, entity="person", actor=identity.user.name, clock=state.clock
     )
 
 

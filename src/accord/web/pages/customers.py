@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse
@@ -15,6 +16,7 @@ from starlette.responses import Response
 from accord.errors import AccordError, ValidationError
 from accord.model.entities import entity_spec
 from accord.service import customers, monitor, people
+from accord.service import records as record_service
 from accord.service.card_layout import load_layout
 from accord.service.unleashed import allowed_account_managers
 from accord.web import forms
@@ -265,6 +267,25 @@ async def update(
             error=exc,
         )
     return RedirectResponse(f"/customers/{customer_id}?saved=1", status_code=303)
+
+
+@router.post("/{customer_id}/delete")
+async def delete(
+    request: Request,
+    customer_id: HubId,
+    identity: Identity = Depends(page_editor),
+    state: WebState = Depends(web_state),
+) -> Response:
+    form = await request.form()
+    if form.get("sure") != "yes":
+        error = ValidationError("tick the box to confirm the delete", field="sure")
+        return _card(request, identity, state, customer_id, "details", error=error)
+    name = customers.get_customer(state.store, customer_id).data.get("name")
+    record_service.delete_record(
+        state.store, customer_id, entity="company", actor=identity.user.name, clock=state.clock
+    )
+    note = f"Deleted {name or f'customer {customer_id}'}."
+    return RedirectResponse(f"/customers?{urlencode({'message': note})}", status_code=303)
 
 
 @router.post("/{customer_id}/photo")

@@ -15,6 +15,7 @@ from starlette.responses import Response
 from accord.errors import AccordError, RecordError, ValidationError
 from accord.model.entities import entity_spec
 from accord.service import accounts, card_layout, contact_sending, merges, people, person_links
+from accord.service import records as record_service
 from accord.service.accounts import ACCOUNT_CODE_FIELDS
 from accord.service.card_layout import Access, FieldAccessError, FieldRule
 from accord.service.hub_writes import load
@@ -245,6 +246,25 @@ def send_to_system(
     return RedirectResponse(
         f"/people/{person_id}?{urlencode({'message': note})}#send", status_code=303
     )
+
+
+@router.post("/people/{person_id}/delete")
+async def delete_person(
+    request: Request,
+    person_id: HubId,
+    identity: Identity = Depends(page_editor),
+    state: WebState = Depends(web_state),
+) -> Response:
+    form = await request.form()
+    if form.get("sure") != "yes":
+        error = ValidationError("tick the box to confirm the delete", field="sure")
+        return _card(request, identity, state, person_id, error=error)
+    label = entity_spec("person").label(people.get_person(state.store, person_id).data)
+    record_service.delete_record(
+        state.store, person_id, entity="person", actor=identity.user.name, clock=state.clock
+    )
+    note = f"Deleted {label or f'person {person_id}'}."
+    return RedirectResponse(f"/people?{urlencode({'message': note})}", status_code=303)
 
 
 @router.post("/people/{person_id}/codes")
