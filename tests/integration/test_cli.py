@@ -45,6 +45,7 @@ def test_init_plan_sync_status_errors_history(workdir: Path) -> None:
     # Sync is off until enabled (S000-01): plan and sync do nothing and say nothing is enabled.
     off = accord(workdir, "sync", "erp")
     assert off.returncode == 2 and "sync is off" in off.stderr
+    assert "sync off" in accord(workdir, "status").stdout  # not "no good run yet"
     config = workdir / "accord.toml"
     config.write_text(config.read_text().replace('sync = "off"', 'sync = "two-way"'))
     plan = accord(workdir, "plan")

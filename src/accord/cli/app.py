@@ -221,7 +221,9 @@ def status(config: ConfigOption = DEFAULT_CONFIG) -> None:
                 f"push {s.schedule_push} / pull {s.schedule_pull}",
                 last,
                 schedule.next_runs(s),
-                schedule.lag_text(s.lag_seconds, s.pending_changes),
+                "sync off"
+                if s.sync == "off"
+                else schedule.lag_text(s.lag_seconds, s.pending_changes),
                 s.linked,
                 s.open_conflicts,
                 s.open_errors,
