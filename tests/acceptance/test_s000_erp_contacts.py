@@ -483,12 +483,16 @@ def _copies(exo: ExoWorld, seqno: object) -> set[tuple[object, ...]]:
     return {tuple(row) for row in rows}
 
 
+@pytest.mark.parametrize("batch_size", [1000, 1], ids=["one batch", "a batch each"])
 @pytest.mark.parametrize("fields", [("job_title", "job_title"), ("job_title", "email")])
 def test_s000_09_two_copies_edited_in_the_hub_reach_the_shared_contact_later_last(
-    exo: ExoWorld, fields: tuple[str, str]
+    exo: ExoWorld, fields: tuple[str, str], batch_size: int
 ) -> None:
-    """Two reps edit one shared ERP contact under two customers, minutes apart: one push
-    sends both, the later on top (S000-05), and every copy takes the result."""
+    """Two reps edit one shared ERP contact under two customers, minutes apart: the push
+    sends both, in one batch or two, the later on top (S000-05), and every copy takes the
+    result."""
+    system = exo.config.systems["erp"]
+    exo.config.systems["erp"] = system.model_copy(update={"batch_size": batch_size})
     exo.sync()
     shared = exo.erp.shared_contacts()[0]
     first, second, *_ = exo.erp.accounts_of(shared)

@@ -908,6 +908,58 @@ def test_a_shared_child_written_for_another_record_of_the_batch_is_no_stale_chan
     assert late.stale
 
 
+def test_a_shared_child_written_by_an_earlier_batch_is_no_stale_change_but_a_later_edit_is(
+    erp: Engine, connect: Callable[..., SqlConnector]
+) -> None:
+    c1 = shared_contact(erp, 1)
+    connector = connect()
+    pair10, pair20 = connector.read_by_keys("account_contacts", [f"{c1}@10", f"{c1}@20"])
+    first = Operation("update", pair10.key, {"FIRSTNAME": "B"}, expected_version=pair10.version)
+    second = Operation("update", pair20.key, {"EMAIL": "b@x"}, expected_version=pair20.version)
+    # Each in a batch of its own.
+    (one,) = connector.apply("account_contacts", [first])
+    (two,) = connector.apply("account_contacts", [second])
+    assert one.ok and two.ok and two.version is None  # it holds the name written before
+    read = connector.read_by_keys("account_contacts", [pair20.key])[0].values
+    assert (read["FIRSTNAME"], read["EMAIL"]) == ("B", "b@x")
+    # Somebody else's write of the row since ours is a change again.
+    with erp.begin() as conn:
+        conn.execute(
+            update(t_contacts)
+            .where(pk(t_contacts) == c1)
+            .values(FIRSTNAME="Erp", LAST_UPDATED=T0 + timedelta(hours=1))
+        )
+    (late,) = connector.apply(
+        "account_contacts",
+        [Operation("update", pair20.key, {"EMAIL": "c@x"}, expected_version=pair20.version)],
+    )
+    assert late.stale
+
+
+def test_a_later_change_of_a_shared_child_goes_on_top_when_the_batch_is_redone_one_by_one(
+    erp: Engine, connect: Callable[..., SqlConnector]
+) -> None:
+    connector = connect([MEMBERS_SPEC])
+    one, two, other = connector.apply(
+        "members",
+        [
+            Operation("create", None, {"EMAIL": "a@x", "GROUPNO": 1}, marker="a"),
+            Operation("create", None, {"EMAIL": "a@x", "GROUPNO": 2}, marker="a"),
+            Operation("create", None, {"EMAIL": "b@x", "GROUPNO": 3}, marker="b"),
+        ],
+    )
+    results = connect([MEMBERS_SPEC]).apply(
+        "members",
+        [
+            Operation("update", one.key, {"AGE": 1}, expected_version=one.version),
+            Operation("update", two.key, {"AGE": 2}, expected_version=two.version),
+            # A unique email taken: the batch rolls back and is redone a record at a time.
+            Operation("update", other.key, {"EMAIL": "a@x"}, expected_version=other.version),
+        ],
+    )
+    assert [(r.ok, r.stale) for r in results] == [(True, False), (True, False), (False, False)]
+
+
 def test_one_value_written_for_every_record_of_a_shared_child_keeps_their_versions(
     erp: Engine, connect: Callable[..., SqlConnector]
 ) -> None:

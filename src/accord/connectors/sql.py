@@ -29,7 +29,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from typing import Any
@@ -140,6 +140,10 @@ class SqlConnector:
         # every row it stamped (see ``note_writes``).
         self._stamps_whole: set[str] = set()
         self._stamps_partial: set[str] = set()
+        # Shared (fan-out) child rows this connector wrote, by (entity, child key): the
+        # row before its first write, and the modified times written to it since. A later
+        # batch then tells a record moved only by our writes from one somebody changed.
+        self._written_rows: dict[tuple[str, str], _WrittenRow] = {}
 
     # -- the connector protocol ----------------------------------------------------------
     def entities(self) -> Sequence[str]:
@@ -509,6 +513,10 @@ class SqlConnector:
         return batch
 
     def _committed(self, batch: _Batch) -> None:
+        entity = batch.shape.spec.name
+        for child, before in batch.before_write.items() if batch.fan is not None else ():
+            row = self._written_rows.setdefault((entity, child), _WrittenRow(before))
+            row.stamps.add(batch.now)
         stamp = to_iso(batch.shape.utc(batch.now))
         if batch.wrote_whole_rows():
             self._stamps_whole.add(stamp)
@@ -521,6 +529,14 @@ class SqlConnector:
 
 # -- writing a batch --------------------------------------------------------------------------
 _UNSET = object()  # a column a change did not write
+
+
+@dataclass(eq=False)
+class _WrittenRow:
+    """A shared child row as it was before our first write, and the stamps we wrote."""
+
+    before: tuple[Any, ...]
+    stamps: set[Any] = field(default_factory=set)
 
 
 @dataclass(eq=False)
@@ -714,8 +730,12 @@ class _Batch:
         if current is None:
             return missing
         expected = op.expected_version
-        if expected not in (None, current.version) and not self._moved_by_batch(k, p, expected):
-            return OperationResult(False, op.key, error="changed since read", stale=True)
+        if expected not in (None, current.version):
+            moved = self._moved_by_us(k, p, expected)
+            if moved is None:
+                return OperationResult(False, op.key, error="changed since read", stale=True)
+            if moved == "earlier":
+                self.superseded.add(i)  # its record holds what an earlier batch wrote
         if op.kind == "delete" or (op.kind == "deactivate" and self._shared(k, p)):
             # A deactivation of one copy of a child row other parents still link to (a
             # contact of several accounts, removed from one) takes that parent's link row
@@ -780,14 +800,28 @@ class _Batch:
         where = shape.link_child_col == child
         self.conn.execute(update(shape.link).where(where).values(copied))
 
-    def _moved_by_batch(self, child: str, parent: str, expected: str) -> bool:
-        """Whether the record was at ``expected`` before this batch wrote its shared child
-        row for another record: that write is no one else's change. The later of two hub
-        edits of one shared contact then goes on top, as it would in a later batch."""
-        before, link = self.before_write.get(child), self.links.get((child, parent))
-        if before is None or link is None:
+    def _moved_by_us(self, child: str, parent: str, expected: str) -> str | None:
+        """Whether the record was at ``expected`` before our own writes of its shared
+        child row for other records: "batch" (this batch wrote it), "earlier" (an earlier
+        batch of this run did, and nobody since), or None (somebody else changed it).
+        The later of two hub edits of one shared contact then goes on top."""
+        link = self.links.get((child, parent))
+        before = self.before_write.get(child)
+        moved = "batch"
+        if before is None:
+            earlier = self.db._written_rows.get((self.shape.spec.name, child))
+            if earlier is None or not self._last_written_by_us(child, earlier):
+                return None
+            before, moved = earlier.before, "earlier"
+        if link is None or self.shape.compose(before, link).version != expected:
+            return None
+        return moved
+
+    def _last_written_by_us(self, child: str, row: _WrittenRow) -> bool:
+        """Whether the row's modified time is one we wrote (a row without one: unknown)."""
+        if self.shape.spec.modified is None or self.shape.order_col is None:
             return False
-        return self.shape.compose(before, link).version == expected
+        return self.children[child][1] in row.stamps  # the child part: key, stamp, fields
 
     def _shared(self, child: str, parent: str) -> bool:
         """Whether other parents link to this child row too (``_load`` read them all)."""
