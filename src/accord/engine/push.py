@@ -481,7 +481,7 @@ class Push:
                     self._error(item.record, field, message, result.transient or result.stale)
                 )
                 keep.add((item.record.id, field))
-                self._plan_entry(item, "error", message)
+                self._plan_entry(item, "error", message, field or "")
                 continue
             self._plan_entry(item, item.operation.kind, "")
             link = item.link
@@ -587,14 +587,15 @@ class Push:
         noted = ctx.connector.note_writes(self.emap.source, cursor, written)
         return noted if noted != cursor else None
 
-    def _plan_entry(self, item: _Outgoing, action: str, reason: str) -> None:
+    def _plan_entry(self, item: _Outgoing, action: str, reason: str, field: str = "") -> None:
+        """``field``: the one an error is about, so a role's card layout can mask it."""
         if self.ctx.plan.count_only("system", self.entity, action):
             return
         diffs = tuple(
             (name, item.link.base.get(name), value) for name, value in item.canonical.items()
         )
         label = entity_spec(self.entity).label(item.record.data)
-        self.ctx.plan.add(PlannedChange("system", self.entity, action, label, diffs, reason))
+        self.ctx.plan.add(PlannedChange("system", self.entity, action, label, diffs, reason, field))
 
     def _refusal(self, record: HubRecord, name: str, reason: str) -> PlannedChange:
         """The plan's line for a field the system will not be sent (or refused)."""
