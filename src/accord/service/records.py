@@ -109,10 +109,11 @@ def delete_record(
     entity: str | None = None,
     actor: str = "user",
     clock: Clock | None = None,
-) -> None:
+) -> str:
     """Soft delete: the record stays in the journal; links decide what the systems do
     (an Exo contact is deactivated, S000-07). ``entity`` given, a record of another
-    entity is refused (a customer's id given to the people endpoint)."""
+    entity is refused (a customer's id given to the people endpoint). Returns the
+    record's label (its name), to say what was deleted."""
     at = to_iso((clock or SystemClock()).now())
     with store.transaction() as conn:
         current = records.get(conn, record_id)
@@ -120,8 +121,9 @@ def delete_record(
             raise AccordError(f"no hub record {record_id}")
         if entity is not None and current.entity != entity:
             raise AccordError(f"no {entity} with hub id {record_id}: it is a {current.entity}")
+        label = entity_spec(current.entity).label(current.data)
         if current.deleted:
-            return
+            return label
         write = RecordWrite(
             record_id,
             current.entity,
@@ -136,6 +138,7 @@ def delete_record(
             actor=actor,
         )
         records.apply_writes(conn, [write], None, at)
+    return label
 
 
 def undo_run(

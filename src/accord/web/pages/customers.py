@@ -6,7 +6,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
-from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse
@@ -16,11 +15,11 @@ from starlette.responses import Response
 from accord.errors import AccordError, ValidationError
 from accord.model.entities import entity_spec
 from accord.service import customers, monitor, people
-from accord.service import records as record_service
 from accord.service.card_layout import load_layout
 from accord.service.unleashed import allowed_account_managers
 from accord.web import forms
 from accord.web.auth import Identity, page_editor, page_viewer
+from accord.web.pages.deleting import delete_confirmed
 from accord.web.params import HubId
 from accord.web.state import WebState, web_state
 from accord.web.templating import render
@@ -277,15 +276,10 @@ async def delete(
     state: WebState = Depends(web_state),
 ) -> Response:
     form = await request.form()
-    if form.get("sure") != "yes":
-        error = ValidationError("tick the box to confirm the delete", field="sure")
+    try:
+        return delete_confirmed(form, state, identity, customer_id, "company", "/customers")
+    except ValidationError as error:
         return _card(request, identity, state, customer_id, "details", error=error)
-    name = customers.get_customer(state.store, customer_id).data.get("name")
-    record_service.delete_record(
-        state.store, customer_id, entity="company", actor=identity.user.name, clock=state.clock
-    )
-    note = f"Deleted {name or f'customer {customer_id}'}."
-    return RedirectResponse(f"/customers?{urlencode({'message': note})}", status_code=303)
 
 
 @router.post("/{customer_id}/photo")

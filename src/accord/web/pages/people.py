@@ -15,12 +15,12 @@ from starlette.responses import Response
 from accord.errors import AccordError, RecordError, ValidationError
 from accord.model.entities import entity_spec
 from accord.service import accounts, card_layout, contact_sending, merges, people, person_links
-from accord.service import records as record_service
 from accord.service.accounts import ACCOUNT_CODE_FIELDS
 from accord.service.card_layout import Access, FieldAccessError, FieldRule
 from accord.service.hub_writes import load
 from accord.web import forms
 from accord.web.auth import Identity, page_admin, page_editor, page_viewer
+from accord.web.pages.deleting import delete_confirmed
 from accord.web.params import HubId, form_id, form_position, known_id
 from accord.web.state import WebState, web_state
 from accord.web.templating import render
@@ -256,15 +256,10 @@ async def delete_person(
     state: WebState = Depends(web_state),
 ) -> Response:
     form = await request.form()
-    if form.get("sure") != "yes":
-        error = ValidationError("tick the box to confirm the delete", field="sure")
+    try:
+        return delete_confirmed(form, state, identity, person_id, "person", "/people")
+    except ValidationError as error:
         return _card(request, identity, state, person_id, error=error)
-    label = entity_spec("person").label(people.get_person(state.store, person_id).data)
-    record_service.delete_record(
-        state.store, person_id, entity="person", actor=identity.user.name, clock=state.clock
-    )
-    note = f"Deleted {label or f'person {person_id}'}."
-    return RedirectResponse(f"/people?{urlencode({'message': note})}", status_code=303)
 
 
 @router.post("/people/{person_id}/codes")
