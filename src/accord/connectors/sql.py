@@ -361,7 +361,8 @@ class SqlConnector:
 
     def apply(self, entity: str, operations: Sequence[Operation]) -> list[OperationResult]:
         shape = self._shape(entity)
-        results = {i: r for i, op in enumerate(operations) if (r := shape.refusal(op))}
+        refused = enumerate(self.refusals(entity, operations))
+        results = {i: r for i, r in refused if r is not None}
         todo = [(i, op) for i, op in enumerate(operations) if i not in results]
         if todo:
             try:
@@ -514,7 +515,7 @@ class SqlConnector:
 
     def _committed(self, batch: _Batch) -> None:
         entity = batch.shape.spec.name
-        for child, before in batch.before_write.items() if batch.fan is not None else ():
+        for child, before in batch.before_write.items():
             row = self._written_rows.setdefault((entity, child), _WrittenRow(before))
             row.stamps.add(batch.now)
         stamp = to_iso(batch.shape.utc(batch.now))
@@ -759,13 +760,13 @@ class _Batch:
         link_values = {n: v for n, v in op.values.items() if n in shape.link_fields}
         if not child_values and not link_values:
             return _ok(current)
-        if fan is not None:
+        if fan is not None:  # only shared rows are written for several records
             self.changes.setdefault(k, []).append((i, child_values))
             if child_values:
                 self.final.setdefault(k, {}).update(child_values)
+                self.before_write.setdefault(k, self.children[k])
         returning = self.db._update_returning
         if child_values:
-            self.before_write.setdefault(k, self.children[k])
             stamp = {}
             if shape.spec.modified is not None and shape.order_col is not None:
                 stamp = {shape.order_col.name: self.now}
